@@ -7,6 +7,7 @@ params, is in targets.py, which re-exports these."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ from .errors import ConfigError
 from .max_tokens_limit import max_tokens_refusal
 from .predictions import check_prediction
 from .providers.gemini_thinking import thinking_budget_refusal
-from .text import of_length
+from .text import of_length, said_number
 
 #: request fields the router writes itself. Params pass extra vendor fields (top_p, seed, ...) through;
 #: they must not replace these, or the vendor would get a model, an output limit or a fan-out (n) that
@@ -82,7 +83,12 @@ QUOTED_AT_MOST = 100
 
 def _quoted(value: Any) -> str:
     """``value`` as a refusal quotes it: its repr, or past :data:`QUOTED_AT_MOST` characters its length alone."""
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except ValueError:  # (an int past 4,300 digits, or one in it: str() refuses to write one)
+        if isinstance(value, int):
+            return said_number(value)
+        return f"(a {type(value).__name__} holding a number of thousands of digits)"
     if len(shown) <= QUOTED_AT_MOST:
         return shown
     if isinstance(value, str):
@@ -151,16 +157,77 @@ def _check_params(params: Mapping[str, Any]) -> None:
             raise ConfigError(refusal)
         if key == "stop" and value is not None and not _is_stop(value):
             raise ConfigError(
-                f"params.stop must be a string or a list of non-empty strings, e.g. ['\\n\\n'], got {value!r}"
+                f"params.stop must be a string or a list of non-empty strings, e.g. ['\\n\\n'], got {_quoted(value)}"
             )
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if key == "temperature" and (not is_number or not 0 <= value <= 2):
-            raise ConfigError(f"params.temperature must be a number between 0 and 2, got {value!r}")
+        if key in _NUMBER_RANGES and (refusal := _out_of_range(key, value)) is not None:
+            raise ConfigError(refusal)
         # The two params the router reads itself: a wrong value would be ignored without a word.
         if key == "api" and value not in API_CHOICES:
-            raise ConfigError(f"params.api must be one of {list(API_CHOICES)} (the OpenAI API to call), got {value!r}")
+            raise ConfigError(
+                f"params.api must be one of {list(API_CHOICES)} (the OpenAI API to call), got {_quoted(value)}"
+            )
         if key == "capabilities":
             _check_capabilities(value)
+
+    # any number anywhere in them, a vendor param the router passes through: one JSON cannot carry or no vendor reads
+    if (refusal := _unsendable_number(params)) is not None:
+        raise ConfigError(refusal)
+
+
+#: the numeric params whose range the vendors' specs that have them write alike: (least, most, whole, what it is).
+#: temperature 0 to 2 (OpenAI's; Gemini's "[0.0, 2.0]"; Anthropic's 0 to 1 within it), top_p a probability, top_k and
+#: seed whole numbers (top_k Anthropic's non-negative, vLLM's -1 for none, Gemini's int32; a seed OpenAI's int64).
+#: Read as given, 10**5000 raised ValueError where the refusal quoted it: a bug's error in place of the fix
+_INT64_MOST = 2**63 - 1
+_NUMBER_RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "temperature": (0, 2, False, "a number between 0 and 2"),
+    "top_p": (0, 1, False, "a number between 0 and 1 (the probability mass sampled from)"),
+    "topP": (0, 1, False, "a number between 0 and 1 (the probability mass sampled from)"),
+    "top_k": (-1, 2**31 - 1, True, "a whole number of tokens, e.g. 40 (-1: none, as vLLM takes it)"),
+    "topK": (0, 2**31 - 1, True, "a whole number of tokens of 0 or more, e.g. 40"),
+    "seed": (-(2**63), _INT64_MOST, True, "a whole number of at most 64 bits, e.g. 7"),
+}
+
+
+def _out_of_range(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the numeric param ``key`` (:data:`_NUMBER_RANGES`), quoted by its size where it is
+    huge (said_number); None when it can be."""
+    least, most, whole, what = _NUMBER_RANGES[key]
+    kinds = (int,) if whole else (int, float)
+    if value is None:
+        return None
+    if not isinstance(value, kinds) or isinstance(value, bool) or not least <= value <= most:
+        return f"params.{key} must be {what}, got {_said(value)}"
+    return None
+
+
+def _said(value: Any) -> str:
+    return said_number(value) if isinstance(value, int | float) and not isinstance(value, bool) else _quoted(value)
+
+
+def _unsendable_number(params: Mapping[str, Any]) -> str | None:
+    """Why a number in ``params``, at any depth (a vendor param passed through: frequency_penalty, logit_bias's
+    values, a Gemini speechConfig's), cannot be sent: NaN or an infinity, which JSON has no number for (Python's json
+    wrote NaN and Infinity, no JSON, and the vendor refused the call after it was admitted), or an integer past 64
+    bits, which no vendor's integer holds (past 4,300 digits, writing the body raised ValueError); None when none is."""
+    stack: list[tuple[str, Any]] = [(f"params.{key}", value) for key, value in params.items()]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return (
+                f"{where} is {value!r}: JSON has no number for NaN or an infinity, so no request can carry it; give a "
+                "finite number"
+            )
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value <= _INT64_MOST:
+            return (
+                f"{where} is {said_number(value)}, past what a 64-bit integer holds ({_INT64_MOST:,}), the most any "
+                "vendor reads; give a smaller number"
+            )
+        if isinstance(value, Mapping):
+            stack.extend((f"{where}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+    return None
 
 
 #: Gemini's params whose values are enums, and what their names are
@@ -194,9 +261,9 @@ def _check_capabilities(value: Any) -> None:
     from .providers.capabilities import CAPABILITY_NAMES
 
     if not isinstance(value, Mapping):
-        raise ConfigError(f"params.capabilities must be a mapping such as {{tools: false}}, got {value!r}")
+        raise ConfigError(f"params.capabilities must be a mapping such as {{tools: false}}, got {_quoted(value)}")
     for name, flag in value.items():
         if name not in CAPABILITY_NAMES:
             raise ConfigError(f"params.capabilities.{name} is not a capability; known: {sorted(CAPABILITY_NAMES)}")
         if not isinstance(flag, bool):
-            raise ConfigError(f"params.capabilities.{name} must be true or false, got {flag!r}")
+            raise ConfigError(f"params.capabilities.{name} must be true or false, got {_quoted(flag)}")
