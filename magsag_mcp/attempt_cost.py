@@ -31,7 +31,7 @@ def output_tokens_reserved(request: LLMRequest, target: Target) -> int:
     max_tokens, raised to what its provider sends at the least (the Responses API's minimum where that API
     is called), and the tokens of its ``params.prediction`` on top, which Chat Completions bills as output past
     max_tokens where the answer does not use them (the spec's rejected_prediction_tokens), and what else its provider
-    may bill beyond max_tokens (a Gemini target's thinkingBudget: see providers.gemini_thinking)."""
+    may bill beyond max_tokens (a Gemini target's thinkingBudget: see gemini_thinking)."""
     asked = request.max_tokens or DEFAULT_MAX_OUTPUT
     least = min_output_tokens(target)
     # max(asked, least) without the builtin's call (some 1,200 instructions, on every attempt's reservation)

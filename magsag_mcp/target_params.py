@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError
+from .gemini_thinking import thinking_budget_refusal
 from .max_tokens_limit import max_tokens_refusal
 from .predictions import check_prediction
-from .providers.gemini_thinking import thinking_budget_refusal
 from .text import of_length, said_number
 
 #: request fields the router writes itself. Params pass extra vendor fields (top_p, seed, ...) through;

@@ -16,9 +16,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import ConfigError, redact
+from .gemini_thinking import thinking_budget_refusal
 from .predictions import refuse_unsent_prediction
 from .provider_aliases import BUILT_IN_PROVIDERS, HOSTING_PROVIDERS, PROVIDER_ALIASES, built_in_provider
-from .providers.gemini_thinking import thinking_budget_refusal
 from .redaction import holds_secret, register_call_secret, register_secret
 from .target_params import API_CHOICES, ROUTER_FIELDS, UNPRICED_PARAMS, _check_params, speed_refused
 from .text import MODEL_MAX, URL_MAX, of_length

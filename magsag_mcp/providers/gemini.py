@@ -21,6 +21,7 @@ from ..errors import (
     ProviderError,
     UnsupportedFeatureError,
 )
+from ..gemini_thinking import thinking_tokens_beyond_max_tokens
 from ..rates import bare_model
 from ..transport import HttpResponse, Transport
 from ..types import Image, LLMRequest, LLMResult, Message, Target, Usage
@@ -33,7 +34,6 @@ from .gemini_answers import GeminiStream
 from .gemini_errors import gemini_error
 from .gemini_json_schema import function_declaration, output_schema, takes_json_beside_tools
 from .gemini_schema import gemini_schema as gemini_schema  # where callers have imported it from
-from .gemini_thinking import thinking_tokens_beyond_max_tokens
 from .gemini_usage import gemini_usage
 from .http_errors import IN_STREAM, UNDER_200
 from .json_output import with_json_instruction

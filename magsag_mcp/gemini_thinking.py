@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..text import said_number
-from ..types import Target
+from .text import said_number
+from .types import Target
 
 __all__ = ["thinking_budget_refusal", "thinking_tokens_beyond_max_tokens"]
 
