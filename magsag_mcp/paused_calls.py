@@ -28,8 +28,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import re
 import secrets
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -114,8 +116,22 @@ def held_turn(
 
 #: the mark of this process in each paused_id it gives (6 hex digits of its 16): an id held by no process but the one
 #: that paused its turn, asked of another (another server, a CLI run, this one before a restart), is told apart from
-#: one this process let go (continued, or among the oldest), to say which happened and its fix
+#: one this process let go (continued, or among the oldest), to say which happened and its fix. Drawn again in a forked
+#: child (see _forked): a copy of the parent's would pass the parent's ids as the child's own
 PROCESS_MARK = secrets.token_hex(3)
+
+
+def _forked() -> None:
+    """In a child just forked (os.fork, multiprocessing's fork start method): a mark of its own, other than its
+    parent's, and none of the parent's paused calls held. The child is another process: an id its parent gave is told
+    there as another process's, and the parent's turns stay the parent's alone (the child's copy, continued, would send
+    a turn the parent may send too: paid twice, the turn forked, neither process knowing of the other's)."""
+    global PROCESS_MARK
+    parents = PROCESS_MARK
+    while PROCESS_MARK == parents:
+        PROCESS_MARK = secrets.token_hex(3)
+    for held in list(_HOLDERS):
+        held.let_all_go()
 
 
 def new_paused_id() -> str:
@@ -223,6 +239,11 @@ class HeldPaused:
     def __init__(self) -> None:
         self._held: OrderedDict[str, tuple[InvokeResult, int]] = OrderedDict()
         self._bytes = 0
+        _HOLDERS.add(self)  # (emptied in a forked child: see _forked)
+
+    def let_all_go(self) -> None:
+        self._held.clear()
+        self._bytes = 0
 
     def hold(self, paused_id: str, result: InvokeResult, size: int) -> None:
         self._held[paused_id] = (result, size)
@@ -240,6 +261,11 @@ class HeldPaused:
         if held is not None:
             self._bytes -= held[1]
 
+
+#: every HeldPaused of the process (weakly: a closed service's goes with it), for a forked child to empty
+_HOLDERS: weakref.WeakSet[HeldPaused] = weakref.WeakSet()
+if hasattr(os, "register_at_fork"):  # (POSIX; Windows has no fork)
+    os.register_at_fork(after_in_child=_forked)
 
 #: :attr:`~.invoke_result.InvokeResult.paused_taken`'s states
 _UNDER_WAY = "under way"
