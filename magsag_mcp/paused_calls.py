@@ -47,6 +47,7 @@ log = redacting_logger("magsag_mcp.service")
 if TYPE_CHECKING:
     from .caller_progress import ProgressCallback
     from .invoke_result import InvokeResult
+    from .records import AttemptRecord
     from .routing import Plan
 
 
@@ -55,8 +56,9 @@ class PausedCall:
     """A call whose answer's turn was left paused, as it was made (to send it again with the turn appended): its skill,
     payload, context and agent, its run, the target that paused the turn (the whole target: two of a route may share its
     ``provider:model``), the turn (every block of it, as the API wrote them) and the code execution container it ran
-    in; the last attempt number the call gave that target (its continuation's number on from it), the parent run the
-    call named and its agent run's data classes (the continuation's budgets and policies the same), and its id."""
+    in; the last attempt number the run gave that target (its continuation's number on from it: past a continuation
+    of it that failed or was cancelled too), the parent run the call named and its agent run's data classes (the
+    continuation's budgets and policies the same), its id, and the attempt whose answer left the turn paused."""
 
     skill_id: str
     payload: Mapping[str, Any] = field(repr=False)
@@ -70,6 +72,7 @@ class PausedCall:
     parent_run_id: str | None = None
     run_classes: tuple[str, ...] = ()
     id: str = ""
+    paused_at: int = 0
 
 
 def held_turn(
@@ -111,6 +114,7 @@ def held_turn(
         parent_run_id,
         tuple(run_classes),
         paused_id,
+        answered[-1].attempt_number if answered else last,
     )
 
 
@@ -203,7 +207,8 @@ def resumed_request(request: LLMRequest, paused: PausedCall) -> LLMRequest:
 def continues_said(paused: PausedCall) -> str:
     """What the first attempt of a continuing call says of the turn it goes on with (in the ledger too)."""
     return (
-        f"continues the turn {paused.target.label} paused at attempt {paused.attempt} in an earlier call of run "
+        f"continues the turn {paused.target.label} paused at attempt {paused.paused_at or paused.attempt} in an "
+        f"earlier call of run "
         f"{paused.run_id} ({paused.id})"
     )
 
@@ -358,6 +363,7 @@ class PausedContinuation:
             context[CONTINUATIONS_KEY] = continuations
 
         handed: list[InvokeResult] = []  # (the continuation's answer, once its record is handed on as ok)
+        tried: list[AttemptRecord] = []  # (its attempts, recorded however it ends)
 
         def answered(result: InvokeResult) -> None:
             handed.append(result)
@@ -378,6 +384,7 @@ class PausedContinuation:
                 run_classes=paused.run_classes,
                 recorded_ok=answered,
                 continuing=paused,
+                attempts=tried,
             )
         except BaseException:
             # Nothing reached the caller (refused, failed, cancelled): the turn stays ``previous``'s to continue. So
@@ -386,6 +393,11 @@ class PausedContinuation:
             # of its turn if paused again, and letting ``previous`` go left no turn anyone could continue (see
             # unreturned_continuation).
             previous.paused_taken = None
+            # the next continuation numbers on past this one's attempts (recorded under the run): from the paused
+            # call's, it gave the numbers this one's records hold again
+            numbered = max((a.attempt_number for a in tried), default=0)
+            if numbered > paused.attempt:
+                previous.paused_call = dataclasses.replace(paused, attempt=numbered)
             if handed:
                 unreturned_continuation(self._held_paused, paused, handed[0])
             raise

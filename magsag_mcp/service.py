@@ -209,6 +209,7 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
         under_way: Callable[[str], None] | None = None,
         recorded_ok: Callable[[InvokeResult], None] | None = None,
         continuing: PausedCall | None = None,
+        attempts: list[AttemptRecord] | None = None,
     ) -> InvokeResult:
         """Call the skill ``skill_id`` with ``payload`` (its input fields, and its ``model_config``): routed, held to
         the policies and limits before anything is sent, tried down its fallbacks, recorded in the ledger. Returns an
@@ -228,7 +229,9 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
         ``recorded_ok(result)``: told once its answer's record is handed to the ledger as ok, which a cancel from then
         on (a group commit's wait, the answer cache's write, the caller's own unwinding) leaves written as ok: its
         caller says the call answered, as the ledger will, not that it was cancelled. ``continuing``: the call whose
-        paused turn this one sends back (:meth:`continue_paused`'s)."""
+        paused turn this one sends back (:meth:`continue_paused`'s); ``attempts``: the list its attempts are put in as
+        they end, read by its caller however the call ended (a continuation that failed numbers the next on past
+        its)."""
         self._on_own_loop()
         if not isinstance(skill_id, str):
             self.catalog.skill(skill_id)  # refused with the fix, before a run is recorded under it
@@ -272,7 +275,7 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
         task = asyncio.current_task()
         if task is not None:
             self._calls[task] = self._calls.get(task, 0) + 1
-        so_far: list[AttemptRecord] = []
+        so_far: list[AttemptRecord] = [] if attempts is None else attempts
         plan: Plan | None = None
         stored = False  # (its answer kept in the cache: the calls waiting for it look it up, rather than one send)
         try:

@@ -127,12 +127,13 @@ async def test_a_cancelled_continuation_leaves_the_paused_call_continuable(
     assert len(fake.requests) == 3 and fake.violations == []
     rows = _rows(db)
     lost = [w.getMessage() for w in caplog.records if "was cancelled after its answer was recorded" in w.getMessage()]
-    # each continuation numbers on from the paused call's attempt 1 (each says so in its warnings: see paused_calls.py)
+    # each continuation numbers on past the run's attempts on the target, the cancelled one's too (numbered 2 again,
+    # the ledger held two attempts 2 of one run), each saying it continues the paused call's attempt 1
     if cancel_at != "after record handed on":
-        assert rows == [("ok", None, 1), ("error", "cancelled", 2), ("ok", None, 2)] and lost == []
+        assert rows == [("ok", None, 1), ("error", "cancelled", 2), ("ok", None, 3)] and lost == []
     else:
         # the lost answer stays recorded as ok (paid), and is said, naming the paused call continuable again
-        assert rows == [("ok", None, 1), ("ok", None, 2), ("ok", None, 2)]
+        assert rows == [("ok", None, 1), ("ok", None, 2), ("ok", None, 3)]
         [said] = lost
         assert paused_id in said and paused.run_id in said and "can be continued again" in said
 

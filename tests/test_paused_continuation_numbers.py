@@ -1,0 +1,55 @@
+"""A paused call continued again after a continuation of it failed, or was cancelled (paused_calls.py): each
+continuation's attempts number on from the last attempt the run gave the target, its failed and cancelled ones too,
+never again from the paused call's (two attempts of one run numbered alike read as one in the ledger's story), and
+the answer says the attempt whose answer paused the turn it continues."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magsag_mcp import errors as E
+from magsag_mcp.service import Service
+from tests.providers.fakes import FakeAnthropic
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-p4u5-numb-3r5d"
+MODEL = "claude-opus-4-6"
+SEARCHED = {"searched": "weather in Oslo", "finish": "pause_turn"}
+PAUSED = {"pause_continuations": 0}  # (each call leaves its turn paused where it pauses)
+REFUSED = {"error": 400, "kind": "invalid_request_error", "message": "the request was refused"}
+
+
+def _rows(db: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT outcome, attempt_number, paused_id, continues_paused_id, warnings FROM attempts ORDER BY id"
+        ).fetchall()
+
+
+async def test_a_paused_call_continued_after_its_continuations_failed_numbers_on_past_them(catalog, tmp_path, serve):
+    # two continuations failing for good (each its call's error, the turn kept), then one answering: numbered 2, 3
+    # and 4, each saying it continues the turn paused at attempt 1 (the third was numbered 2 again, as each was)
+    fake = FakeAnthropic(KEY).queue({**SEARCHED, "text": "Searching. "}, REFUSED, REFUSED, {"text": "Rain."})
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, context=PAUSED)
+        assert paused.paused_call is not None
+        paused_id = paused.paused_call.id
+        for _ in range(2):
+            with pytest.raises(E.MagsagError):
+                await svc.continue_paused(paused_id)
+        done = await svc.continue_paused(paused_id)
+    assert done.text == "Searching. Rain." and len(fake.requests) == 4
+    rows = _rows(db)
+    assert [(r[0], r[1]) for r in rows] == [("ok", 1), ("error", 2), ("error", 3), ("ok", 4)]
+    assert rows[0][2] == paused_id and [r[3] for r in rows] == [None, paused_id, paused_id, paused_id]
+    said = f"continues the turn anthropic:{MODEL} paused at attempt 1"
+    # (the answer says it; the failed ones' continues_paused_id names the call they continued)
+    assert any(said in w for w in json.loads(rows[3][4]))
