@@ -168,6 +168,19 @@ def unheld_said(paused_id: object) -> str:
     )
 
 
+def others_said(paused_id: str, agent: str) -> str:
+    """Why a caller held to ``agent`` (a pinned MCP client, skills bound to an agent) may not continue the paused call
+    ``paused_id`` names, a call of another agent's (or of none), and the fix: naming nothing of that call (its agent,
+    skill, run, payload), which the caller may not read."""
+    return (
+        f"paused call {paused_id!r} is not agent {agent!r}'s: this caller is pinned to agent {agent!r}, and only the "
+        "agent whose call left a turn paused can continue it (under that agent's budgets and policies); continue a "
+        "paused_id "
+        f"one of agent {agent!r}'s calls returned, have the caller of that agent's call continue it, or call the "
+        "skill again to start the turn over (paid again)"
+    )
+
+
 def _named(target: Target) -> str:
     """``target`` told apart from another of its ``provider:model`` (its endpoint, its parameters' names)."""
     shown = target.to_dict()
@@ -309,8 +322,10 @@ class PausedContinuation:
         """The result left paused that ``paused_id`` names; ``agent``: the caller is held to it (an MCP client pinned to
         an agent), and another agent's paused call is refused as unknown. Refused, saying why, where none is held."""
         held = self._held_paused.get(paused_id) if isinstance(paused_id, str) else None
-        if held is None or (agent is not None and held.paused_call is not None and held.paused_call.agent != agent):
+        if held is None:
             raise InputError(unheld_said(paused_id), paused_id=str(paused_id)[:80])
+        if agent is not None and held.paused_call is not None and held.paused_call.agent != agent:
+            raise InputError(others_said(paused_id, agent), paused_id=paused_id)
         return held
 
     async def continue_paused(

@@ -145,7 +145,7 @@ async def test_a_pinned_mcp_client_cannot_continue_another_agents_paused_call(ca
             "skill.analysis", {"data": "x", "model_config": CONFIG}, agent="planner", context=PAUSED
         )
         assert paused.paused_call is not None
-        with pytest.raises(E.InputError, match="no paused call"):
+        with pytest.raises(E.InputError, match="is not agent 'desk''s"):  # (was: told let go by this process)
             await svc.continue_paused(paused.paused_call.id, agent="desk")
         with pytest.raises(E.InputError, match="agent 'planner'"):
             await svc.continue_paused(paused, agent="desk")
@@ -329,3 +329,27 @@ async def test_the_paused_id_of_a_result_not_left_paused_is_refused_saying_so(ca
     answer, message = await anyio.to_thread.run_sync(script)
     assert answer["paused_id"] is None and len(fake.requests) == 1
     assert "paused_id is None" in message and "not left paused" in message and "pass its paused_id" not in message
+
+
+async def test_another_agents_paused_id_asked_by_a_pinned_caller_says_so_and_the_fix_naming_nothing_of_it(
+    catalog, tmp_path, serve
+):
+    # It was told the id was let go by this process (continued already, or among the oldest): neither was so, and
+    # the fix it gave (continue the continuation's result) was no fix. Said: the call is not its agent's, and what
+    # to do, naming neither the other agent, its skill, its run nor its payload
+    fake, env = await _fake(serve, {**SEARCHED, "text": "Searching. "})
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        paused = await svc.invoke_skill(
+            "skill.analysis", {"data": "secret-notes", "model_config": CONFIG}, agent="planner", context=PAUSED
+        )
+        assert paused.paused_call is not None
+        with pytest.raises(E.InputError) as refused:
+            await svc.continue_paused(paused.paused_call.id, agent="desk")
+        assert svc.held_paused(paused.paused_call.id, "planner") is paused  # (still the planner's to continue)
+    said = refused.value.message
+    assert paused.paused_call.id in said and "not agent 'desk''s" in said and "pinned to agent 'desk'" in said
+    assert "only the agent whose call left a turn paused can continue it" in said
+    assert "call the skill again" in said and "let it go" not in said and "another process" not in said
+    for unseen in ("planner", "skill.analysis", paused.run_id, "secret-notes"):
+        assert unseen not in said
+    assert len(fake.requests) == 1
