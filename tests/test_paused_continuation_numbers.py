@@ -53,3 +53,25 @@ async def test_a_paused_call_continued_after_its_continuations_failed_numbers_on
     said = f"continues the turn anthropic:{MODEL} paused at attempt 1"
     # (the answer says it; the failed ones' continues_paused_id names the call they continued)
     assert any(said in w for w in json.loads(rows[3][4]))
+
+
+async def test_a_turn_left_paused_by_a_failed_continuation_is_continued_as_the_attempt_that_paused_it(
+    catalog, tmp_path, serve
+):
+    # The call continued its turn itself (attempt 2), refused: left paused. Continued by its caller at attempt 3, the
+    # answer said it continued the turn paused at attempt 2 (the refused one, which paused nothing)
+    fake = FakeAnthropic(KEY).queue({**SEARCHED, "text": "Searching. "}, REFUSED, {"text": "Rain."})
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        paused = await svc.invoke_skill(
+            "skill.analysis", {"data": "x", "model_config": config}, context={"pause_continuations": 1}
+        )
+        assert paused.finish_reason == "other" and paused.paused_call is not None
+        done = await svc.continue_paused(paused)
+    assert done.text == "Searching. Rain." and len(fake.requests) == 3
+    rows = _rows(db)
+    assert [(r[0], r[1]) for r in rows] == [("ok", 1), ("error", 2), ("ok", 3)]
+    [said] = [w for w in json.loads(rows[2][4]) if w.startswith("continues the turn")]
+    assert said.startswith(f"continues the turn anthropic:{MODEL} paused at attempt 1 in an earlier call"), said
