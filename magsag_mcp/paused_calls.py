@@ -266,9 +266,22 @@ class HeldPaused:
     def hold(self, paused_id: str, result: InvokeResult, size: int) -> None:
         self._held[paused_id] = (result, size)
         self._bytes += size
-        while len(self._held) > 1 and (len(self._held) > HELD_MOST or self._bytes > HELD_BYTES):
-            _, (_, let_go) = self._held.popitem(last=False)
+        # A result whose turn is being continued is neither counted nor let go: the continuation's result, paused
+        # again and held here before it returns, takes its place (it is let go once that continuation returns), and it
+        # stays held where the continuation fails or is lost (see unreturned_continuation). Counted, the most held
+        # let another paused call go for it, or let it go itself, its lost continuation leaving no turn to anyone.
+        going_on = [key for key, (held, _) in self._held.items() if held.paused_taken == _UNDER_WAY]
+        counted = len(self._held) - len(going_on)
+        size_counted = self._bytes - sum(self._held[key][1] for key in going_on)
+        for key in list(self._held):  # (oldest first; the newest always held)
+            if counted <= 1 or (counted <= HELD_MOST and size_counted <= HELD_BYTES):
+                break
+            if key in going_on:
+                continue
+            _, let_go = self._held.pop(key)
             self._bytes -= let_go
+            counted -= 1
+            size_counted -= let_go
 
     def get(self, paused_id: str) -> InvokeResult | None:
         held = self._held.get(paused_id)

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import jsonschema
 import pytest
 from mcp.client import Client
@@ -251,7 +252,7 @@ async def test_the_service_holds_the_last_results_left_paused_and_lets_the_oldes
         assert svc.held_paused(first.paused_call.id) is first and svc.held_paused(second.paused_call.id) is second
         for n in range(HELD_MOST - 1):  # (others' results, as many as make the first the oldest past the most)
             other = dataclasses.replace(second.paused_call, id=f"paused_{n:016x}")
-            svc.hold_paused(SimpleNamespace(paused_call=other))  # type: ignore[arg-type]
+            svc.hold_paused(SimpleNamespace(paused_call=other, paused_taken=None))  # type: ignore[arg-type]
         with pytest.raises(E.InputError, match="among the last 256 left paused"):
             svc.held_paused(first.paused_call.id)
         assert svc.held_paused(second.paused_call.id) is second
@@ -267,7 +268,7 @@ async def test_the_results_held_are_bounded_by_their_size_too_the_newest_always_
         big = dataclasses.replace(paused.paused_call, payload={"data": "x" * (HELD_BYTES // 4)})
         ids = [f"paused_{n:016x}" for n in range(4)]
         for held_id in ids:  # (four of a quarter of the bound each, and a bit: the oldest let go, well short of 256)
-            svc.hold_paused(SimpleNamespace(paused_call=dataclasses.replace(big, id=held_id)))  # type: ignore[arg-type]
+            svc.hold_paused(SimpleNamespace(paused_call=dataclasses.replace(big, id=held_id), paused_taken=None))  # type: ignore[arg-type]
         with pytest.raises(E.InputError, match="MB of payloads") as refused:
             svc.held_paused(paused.paused_call.id)
         assert "among the last 256" in refused.value.message
@@ -276,7 +277,7 @@ async def test_the_results_held_are_bounded_by_their_size_too_the_newest_always_
         assert [svc.held_paused(i).paused_call.id for i in ids[1:]] == ids[1:]
         # one alone past the bound is still held: the newest result's id always names it
         huge = dataclasses.replace(big, payload={"data": "x" * (HELD_BYTES + 1)}, id="paused_ffffffffffffffff")
-        svc.hold_paused(SimpleNamespace(paused_call=huge))  # type: ignore[arg-type]
+        svc.hold_paused(SimpleNamespace(paused_call=huge, paused_taken=None))  # type: ignore[arg-type]
         assert svc.held_paused(huge.id).paused_call is huge
         for i in ids:
             with pytest.raises(E.InputError):
@@ -353,3 +354,56 @@ async def test_another_agents_paused_id_asked_by_a_pinned_caller_says_so_and_the
     for unseen in ("planner", "skill.analysis", paused.run_id, "secret-notes"):
         assert unseen not in said
     assert len(fake.requests) == 1
+
+
+async def test_a_continuation_paused_again_takes_its_paused_calls_place_among_those_held_not_the_oldests(
+    catalog, tmp_path, serve
+):
+    # The most held: the continuation's result, paused again, was held beside the paused call it continues (let go
+    # only once the continuation returns), one past the most, and the oldest paused call, another's, was let go for it
+    steps = [{**SEARCHED, "text": "Old. "}, {**SEARCHED, "text": "One. "}, {**SEARCHED, "text": "Two. "}]
+    fake, env = await _fake(serve, *steps)
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        oldest = await svc.invoke_skill("skill.analysis", {"data": "o", "model_config": CONFIG}, context=PAUSED)
+        assert oldest.paused_call is not None
+        for n in range(HELD_MOST - 2):
+            other = dataclasses.replace(oldest.paused_call, id=f"paused_{n:016x}")
+            svc.hold_paused(SimpleNamespace(paused_call=other, paused_taken=None))  # type: ignore[arg-type]
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=PAUSED)
+        assert paused.paused_call is not None and svc.held_paused(oldest.paused_call.id) is oldest  # (the most held)
+        again = await svc.continue_paused(paused.paused_call.id, continuations=0)
+        assert again.paused_call is not None and svc.held_paused(again.paused_call.id) is again
+        assert svc.held_paused(oldest.paused_call.id) is oldest  # (was: let go)
+        with pytest.raises(E.InputError, match="continued already"):  # (its place taken by its continuation's)
+            svc.held_paused(paused.paused_call.id)
+    assert len(fake.requests) == 3
+
+
+async def test_a_paused_call_whose_continuation_was_lost_stays_held_when_the_most_are(
+    catalog, tmp_path, serve, monkeypatch
+):
+    # The paused call the oldest of the most held: its continuation's result, paused again, held beside it, let it
+    # go; the continuation cancelled once its record was handed on, the warning said the paused call could be
+    # continued again, and it could not (let go: no turn left to anyone)
+    fake, env = await _fake(serve, {**SEARCHED, "text": "One. "}, {**SEARCHED, "text": "Lost. "}, {"text": "Rain."})
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": CONFIG}, context=PAUSED)
+        assert paused.paused_call is not None
+        for n in range(HELD_MOST - 1):
+            other = dataclasses.replace(paused.paused_call, id=f"paused_{n:016x}")
+            svc.hold_paused(SimpleNamespace(paused_call=other, paused_taken=None))  # type: ignore[arg-type]
+        real_record = svc.ledger.record_call
+
+        async def waited_for(*a: Any, **k: Any) -> Any:  # (a group commit's wait: the cancel lands there)
+            written = await real_record(*a, **k)
+            await anyio.lowlevel.checkpoint()
+            return written
+
+        monkeypatch.setattr(svc.ledger, "record_call", waited_for)
+        scope = anyio.CancelScope()
+        with scope:
+            await svc.continue_paused(paused.paused_call.id, continuations=0, recorded_ok=lambda _: scope.cancel())
+        assert scope.cancelled_caught
+        assert svc.held_paused(paused.paused_call.id) is paused  # (was: let go)
+        done = await svc.continue_paused(paused.paused_call.id)
+    assert done.text == "One. Rain." and len(fake.requests) == 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -46,7 +47,7 @@ def _in_a_forked_child(look: Any) -> Any:
 def test_a_forked_child_marks_its_paused_ids_as_its_own_and_tells_its_parents_as_another_process():
     parents = new_paused_id()
     held = HeldPaused()
-    held.hold(parents, object(), 10)  # type: ignore[arg-type]  # (what is held is not looked at here)
+    held.hold(parents, SimpleNamespace(paused_taken=None), 10)  # type: ignore[arg-type]  # (its result unread)
 
     def look() -> dict[str, Any]:
         return {
