@@ -37,9 +37,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .cascade_paused import CONTINUATIONS_KEY, continued_request
+from .cascade_paused import CONTINUATIONS_KEY, SETTING, continued_request
 from .errors import InputError
 from .redaction import redacting_logger
+from .settings import MAXIMA
 from .types import LLMRequest, LLMResult, Message, Target
 
 log = redacting_logger("magsag_mcp.service")
@@ -368,6 +369,8 @@ class PausedContinuation:
                 "the paused_id is None: that result was not left paused (finish_reason 'other' has causes of its own: "
                 "see its warnings), so there is no turn to continue"
             )
+        if continuations is not None:
+            continuations = _checked_continuations(continuations)
         if isinstance(previous, str):
             previous = self.held_paused(previous, agent)
         if not isinstance(previous, InvokeResult):
@@ -433,6 +436,19 @@ class PausedContinuation:
         previous.paused_taken = _CONTINUED
         self._held_paused.pop(paused.id)
         return going_on
+
+
+def _checked_continuations(value: object) -> int:
+    """continue_paused's ``continuations``, refused before anything is taken, sent or recorded where it is not a whole
+    number from 0 to the setting's maximum: put in the call's context, it was refused within the call (recorded as a
+    failed call of the run) as a ``context.pause_continuations`` the caller never wrote."""
+    most = int(MAXIMA[SETTING])
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        raise InputError(
+            f"continuations must be a whole number from 0 (none: the turn is left paused should it pause again) to "
+            f"{most} ({SETTING}'s maximum), got {type(value).__name__} {value!r}"[:300]
+        )
+    return value
 
 
 def unreturned_continuation(held: HeldPaused, paused: PausedCall, result: InvokeResult) -> None:

@@ -75,3 +75,28 @@ async def test_a_turn_left_paused_by_a_failed_continuation_is_continued_as_the_a
     assert [(r[0], r[1]) for r in rows] == [("ok", 1), ("error", 2), ("ok", 3)]
     [said] = [w for w in json.loads(rows[2][4]) if w.startswith("continues the turn")]
     assert said.startswith(f"continues the turn anthropic:{MODEL} paused at attempt 1 in an earlier call"), said
+
+
+@pytest.mark.parametrize("continuations", [-1, 10**6, 2.5, True, "3"])
+async def test_a_continuations_argument_out_of_range_is_refused_naming_it_nothing_sent_nor_recorded(
+    catalog, tmp_path, serve, continuations
+):
+    # It was put in the context as pause_continuations: refused inside the call, recorded as a failed call of the
+    # run, its message naming context.pause_continuations, which the caller never wrote
+    fake = FakeAnthropic(KEY).queue({**SEARCHED, "text": "Searching. "}, {"text": "Rain."})
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        paused = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, context=PAUSED)
+        assert paused.paused_call is not None
+        with pytest.raises(E.InputError) as refused:
+            await svc.continue_paused(paused.paused_call.id, continuations=continuations)  # type: ignore[arg-type]
+        said = refused.value.message
+        assert said.startswith("continuations must be a whole number from 0") and "context." not in said, said
+        assert svc.held_paused(paused.paused_call.id) is paused and paused.paused_taken is None
+        done = await svc.continue_paused(paused.paused_call.id)
+    assert done.text == "Searching. Rain." and len(fake.requests) == 2
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+        assert [r[0] for r in conn.execute("SELECT attempt_number FROM attempts ORDER BY id")] == [1, 2]
