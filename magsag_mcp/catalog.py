@@ -181,7 +181,10 @@ def _pydantic_problems(path: Path, exc: ValidationError, model: type[BaseModel])
 def _yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if catalog_yaml_file(p) and p.is_file())
+    # Not asked is_file, as policy_files does not: a skill (routing, agent) file that is a link to nothing was passed
+    # over unsaid, and the user's skill was gone; read, it is said (a link to what is not there, with the fix). A
+    # folder named like one (skills/old.yaml/) is no file to read.
+    return sorted(p for p in folder.iterdir() if catalog_yaml_file(p) and not p.is_dir())
 
 
 def catalog_variables(root: Path) -> frozenset[str]:

@@ -299,7 +299,7 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
     try:
         text = yaml_text(path)
     except OSError as exc:
-        problems.append(f"{path}: cannot read: {exc.strerror}")
+        problems.append(f"{path}: {_unread(path, exc)}")
         return None
     except UnicodeDecodeError as exc:  # Latin-1 or cp1252, an editor's default on Windows
         problems.append(
@@ -323,6 +323,27 @@ def read_yaml(path: Path, env: Mapping[str, str], problems: list[str]) -> Any:
         problems.append(f"{path}: malformed YAML{where}: {said}")
         return None
     return _expand(data, env, str(path), problems)
+
+
+def _unread(path: Path, exc: OSError) -> str:
+    """Why a catalog file could not be read, with the fix: a link to nothing (a skill kept elsewhere, its folder not
+    mounted or moved) is said as one, naming where it points; a file magsag's user may not read is told to be made
+    readable."""
+    if path.is_symlink() and not path.exists():
+        try:
+            points_to = f" to {os.readlink(path)}"
+        except OSError:
+            points_to = ""
+        return (
+            f"cannot read: it is a link{points_to}, which does not exist; restore the file it points to, "
+            "point the link at the file, or remove the link"
+        )
+    if isinstance(exc, PermissionError):
+        return (
+            f"cannot read: {exc.strerror}; make it readable by the user magsag runs as (chmod a+r {path}), "
+            "or remove it"
+        )
+    return f"cannot read: {exc.strerror}"
 
 
 def variables_named(paths: Iterable[Path]) -> frozenset[str]:
