@@ -340,8 +340,7 @@ def _unread(path: Path, exc: OSError) -> str:
         )
     if isinstance(exc, PermissionError):
         return (
-            f"cannot read: {exc.strerror}; make it readable by the user magsag runs as (chmod a+r {path}), "
-            "or remove it"
+            f"cannot read: {exc.strerror}; make it readable by the user magsag runs as (chmod a+r {path}), or remove it"
         )
     return f"cannot read: {exc.strerror}"
 
