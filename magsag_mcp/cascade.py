@@ -433,7 +433,9 @@ class Cascade(TargetSkips, StoppedAttempts, CappedTargets, DeferredTargets, Cach
                 result.latency_ms = latency  # (the attempt's: the fake, timing nothing, said 0.0 ms beside its 0.18)
                 if slot is not None and (waited := slot.release()) is not None:
                     result.warnings.append(waited)
-                record = attempt_record(state, position, try_number, target, "ok", started_wall, latency, None)
+                record = attempt_record(
+                    state, position, try_number, target, "ok", started_wall, latency, None, at=started
+                )
                 record.sent = sends.body
                 price_answered(self.pricer, record, result, target, admission, request)
                 if target.provider == "azure" and (served := getattr(self.guard, "served_refusal", None)):

@@ -85,7 +85,9 @@ class FailedTries:
         state.last_error = exc
         if isinstance(exc, ContextTooLongError):
             state.too_long = [*state.too_long, target]
-        record = attempt_record(state, tried.position, try_number, target, "error", tried.started_wall, latency, exc)
+        record = attempt_record(
+            state, tried.position, try_number, target, "error", tried.started_wall, latency, exc, at=tried.started
+        )
         record.sent = tried.sends.body  # (what its span says it asked: see otel_requests.py)
         price_failure(self.pricer, record, exc, target, admission, tried.request)
         state.attempts.append(record)

@@ -404,7 +404,7 @@ class PausedTurns:
             latency = (self.clock() - started) * 1000.0
             if slot is not None:
                 slot.release()
-            record = attempt_record(state, position, number, target, "error", started_wall, latency, exc)
+            record = attempt_record(state, position, number, target, "error", started_wall, latency, exc, at=started)
             record.sent = sends.body
             price_failure(self.pricer, record, exc, target, admission, follow)
             record.warnings.append(said)
@@ -425,7 +425,7 @@ class PausedTurns:
         answer.latency_ms = latency
         if slot is not None and (waited := slot.release()) is not None:
             answer.warnings.append(waited)
-        record = attempt_record(state, position, number, target, "ok", started_wall, latency, None)
+        record = attempt_record(state, position, number, target, "ok", started_wall, latency, None, at=started)
         record.sent = sends.body
         price_answered(self.pricer, record, answer, target, admission, follow)
         if admission is not None and self.guard is not None:  # (an admission is the guard's)

@@ -244,6 +244,8 @@ def attempt_record(
     latency_ms: float,
     exc: MagsagError | None,
     reason: str | None = None,
+    *,
+    at: float | None = None,
 ) -> AttemptRecord:
     # positional, in the field order: a class called with keywords builds and unpacks a dict of them
     # (Python 3.11), several microseconds for a class this size, on every attempt
@@ -263,6 +265,7 @@ def attempt_record(
         redact(exc.message) if exc is not None else redact(reason) if reason else None,  # error_message
     )
     record.latency_ms = latency_ms
+    record.sent_clock = at  # (the cascade's monotonic clock: where the attempt's span ends, see otel_attempts.py)
     if state.plan.data_classes:  # (most calls have none: the record's default, nothing set)
         record.data_classes = state.plan.data_classes
     if target.provider == "azure" and state.azure_endpoint is not None:

@@ -109,6 +109,7 @@ class StoppedAttempts:
                 (self.clock() - started) * 1000.0,
                 None,
                 why,
+                at=started,
             )
             record.error_class = "cancelled"
             record.sent = sends.body
@@ -124,7 +125,9 @@ class StoppedAttempts:
             # The caller's error, found only once the vendor had answered (and billed): the
             # attempt is recorded at its cost before the error reaches the caller.
             latency = (self.clock() - started) * 1000.0
-            record = attempt_record(state, position, try_number, target, "error", started_wall, latency, exc)
+            record = attempt_record(
+                state, position, try_number, target, "error", started_wall, latency, exc, at=started
+            )
             record.sent = sends.body
             price_failure(self.pricer, record, exc, target, admission, request)
             state.attempts.append(record)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -189,7 +190,12 @@ async def _run_in_span(
     plan: Plan,
     options: dict[str, Any],
 ) -> Any:
-    span = tracer.start_span(f"magsag {plan.skill_id}", kind=_INTERNAL)
+    # Its start on the wall clock, its end that plus the time gone on the cascade's monotonic clock: the SDK's default
+    # end (the wall clock's then) came before the start where the clock was set back mid-call (NTP stepping it, a VM
+    # resumed), a span of minus an hour
+    clock = getattr(cascade, "clock", None) or time.monotonic
+    begun_at, begun = int(time.time() * _NS), clock()
+    span = tracer.start_span(f"magsag {plan.skill_id}", kind=_INTERNAL, start_time=begun_at)
     if instruments is not None and options["attempts"] is None:
         options["attempts"] = []  # (measured whether the span records or not)
     if not span.is_recording():
@@ -216,11 +222,11 @@ async def _run_in_span(
         outcome = await run(cascade, plan, **options)
     except BaseException as exc:
         _context.detach(token)
-        _end(tracer, span, cascade, plan, options, None, exc)
+        _end(tracer, span, cascade, plan, options, None, exc, begun_at + _gone(clock, begun))
         _measure(instruments, cascade, plan, options, None)
         raise
     _context.detach(token)
-    _end(tracer, span, cascade, plan, options, outcome.result, None)
+    _end(tracer, span, cascade, plan, options, outcome.result, None, begun_at + _gone(clock, begun))
     _measure(instruments, cascade, plan, options, outcome.result)
     return outcome
 
@@ -233,13 +239,19 @@ def _end(
     options: Mapping[str, Any],
     answer: LLMResult | None,
     exc: BaseException | None,
+    ended_at: int,
 ) -> None:
     try:
         _describe(tracer, span, cascade, plan, options, answer, exc)
     except Exception:  # a bug of ours: the call (paid for) goes on, its span without what was not written
         log.exception("magsag-mcp could not describe the call's OpenTelemetry span")
     finally:
-        span.end()
+        span.end(end_time=ended_at)
+
+
+def _gone(clock: Callable[[], float], begun: float) -> int:
+    """Nanoseconds gone since ``begun`` on ``clock`` (monotonic), never fewer than 0."""
+    return max(int((clock() - begun) * _NS), 0)
 
 
 def _describe(

@@ -97,6 +97,10 @@ class AttemptRecord:
     #: was sent through the transport: what its OpenTelemetry span says it asked (see otel_requests.py). Not written
     #: to the ledger, nor shown
     sent: Any = field(default=None, repr=False, compare=False)
+    #: the cascade's clock (monotonic) when it was sent, None where nothing was: its OpenTelemetry span's end is the
+    #: first try's start plus the time gone on this clock, never on the wall clock's started_at, which a clock set back
+    #: between tries (NTP, a VM resumed) put before the start. Not written to the ledger, nor shown
+    sent_clock: float | None = field(default=None, repr=False, compare=False)
 
     @property
     def total_tokens(self) -> int:

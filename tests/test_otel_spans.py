@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -465,3 +466,46 @@ async def test_a_call_handed_to_a_task_is_the_child_of_the_span_current_where_th
     assert outcome.result.text
     call = _by_name(exporter)["magsag skill.analysis"]
     assert call.parent.span_id == made.get_span_context().span_id != awaited.get_span_context().span_id
+
+
+async def test_a_wall_clock_set_back_between_tries_leaves_no_span_ending_before_it_began(tmp_path, spans, monkeypatch):
+    """The wall clock stepped back an hour after each try (NTP correcting a clock that ran fast, a VM resumed): the
+    spans' durations are the monotonic clock's, and none ends before it began (the call's span ended on the wall clock
+    then, the target's at its last try's wall-clock start: each a span of minus an hour)."""
+    from opentelemetry.sdk import trace as sdk_trace
+
+    from magsag_mcp.providers.openai import OpenAIProvider
+
+    exporter, _ = spans
+    real_time, stepped = time.time, [0.0]
+    monkeypatch.setattr(time, "time", lambda: real_time() - stepped[0])
+    monkeypatch.setattr(sdk_trace, "time_ns", lambda: int((real_time() - stepped[0]) * 1_000_000_000))
+    send = OpenAIProvider.complete
+
+    async def sent_as_the_clock_steps_back(self, request, target, *, progress=None):
+        try:
+            return await send(self, request, target, progress=progress)
+        finally:
+            stepped[0] += 3600.0  # once each try has ended
+
+    monkeypatch.setattr(OpenAIProvider, "complete", sent_as_the_clock_steps_back)
+    up = LoopbackUpstream(plans={"gpt-4o": [500]})  # a 500, then the answer: two tries of one target
+    await up.start()
+    try:
+        async with await _service(tmp_path, up) as service:
+            result = await service.invoke_skill(
+                "skill.analysis", {"data": PROMPT, "model_config": {"model": "gpt-4o", "provider": "openai"}}
+            )
+    finally:
+        await up.stop()
+    assert stepped[0] == 7200.0 and [a.outcome for a in result.attempts] == ["error", "ok"]
+    found = _by_name(exporter)
+    call, target = found["magsag skill.analysis"], found["chat gpt-4o"]
+    assert target.attributes["magsag.attempt.tries"] == 2
+    for span in (call, target):
+        assert span.end_time >= span.start_time, (span.name, (span.end_time - span.start_time) / 1e9)
+    # the tries as events, in the order they were made, within their target's span
+    first, second = target.events
+    assert target.start_time == first.timestamp <= second.timestamp <= target.end_time
+    # each no longer than it took on the monotonic clock: the hour set back is in none of them
+    assert (call.end_time - call.start_time) / 1e9 < 3600.0
