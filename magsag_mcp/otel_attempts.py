@@ -91,7 +91,7 @@ def target_span(
         if content:
             _input_content(span, request)
         for t in tries:
-            span.add_event("magsag.try", _try_event(t), timestamp=started + _since_first(first, t))
+            span.add_event("magsag.try", _try_event(t), timestamp=started + int(since_first(first, t) * _NS))
         if last.outcome == "ok" and answer is not None:
             span.set_attribute("gen_ai.response.model", answer.model)
             span.set_attribute("gen_ai.response.finish_reasons", [answer.finish_reason])
@@ -104,17 +104,25 @@ def target_span(
             span.set_attribute("error.type", last.error_class or "error")
             span.set_status(error, last.error_message or None)
     finally:
-        span.end(end_time=started + _since_first(first, last) + int(last.latency_ms * 1_000_000))
+        span.end(end_time=started + int(tries_took(tries) * _NS))
 
 
-def _since_first(first: AttemptRecord, t: AttemptRecord) -> int:
-    """Nanoseconds from ``first``'s start to try ``t``'s, on the cascade's monotonic clock: the wall clock's started_at
-    of each (the ledger's) may go back between them (NTP stepping it, a VM resumed), and the span ended before it began,
+def tries_took(tries: Sequence[AttemptRecord]) -> float:
+    """Seconds from a target's first try's request to its last try's answer, on the monotonic clock: its span's
+    duration, and its operation's (otel_metrics.py)."""
+    return since_first(tries[0], tries[-1]) + tries[-1].latency_ms / 1000
+
+
+def since_first(first: AttemptRecord, t: AttemptRecord) -> float:
+    """Seconds from ``first``'s start to try ``t``'s, on the cascade's monotonic clock: the wall clock's started_at of
+    each (the ledger's) may go back between them (NTP stepping it, a VM resumed), and the span ended before it began,
     its duration negative. A try with no reading (none of the cascade's sends) is measured on the wall clock, never
     before the first."""
+    if t is first:
+        return 0.0
     if t.sent_clock is not None and first.sent_clock is not None:
-        return max(int((t.sent_clock - first.sent_clock) * _NS), 0)
-    return max(int((t.started_at - first.started_at) * _NS), 0)
+        return max(t.sent_clock - first.sent_clock, 0.0)
+    return max(t.started_at - first.started_at, 0.0)
 
 
 def _try_event(t: AttemptRecord) -> dict[str, Any]:

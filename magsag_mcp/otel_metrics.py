@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import redacting_logger
-from .otel_attempts import OPERATIONS, PROVIDER_NAMES, server_address
+from .otel_attempts import OPERATIONS, PROVIDER_NAMES, server_address, tries_took
 
 if TYPE_CHECKING:
     from .records import AttemptRecord
@@ -143,8 +143,9 @@ def record(
                 attributes["server.port"] = port
         if last.outcome == "ok" and answer is not None:
             attributes["gen_ai.response.model"] = answer.model
-        # the span's time: from the first try's request to the last try's answer (see otel_attempts.py)
-        seconds = last.started_at - first.started_at + last.latency_ms / 1000
+        # the span's time: from the first try's request to the last try's answer, on the monotonic clock (the wall
+        # clock's started_at of each went back where it was set back between tries: a negative duration)
+        seconds = tries_took(tries)
         if last.outcome == "error":
             instruments.duration.record(seconds, {**attributes, "error.type": last.error_class or "error"})
         else:

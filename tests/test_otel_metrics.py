@@ -7,6 +7,7 @@ one: a global provider can be set once per process, and every later test's calls
 from __future__ import annotations
 
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -98,9 +99,11 @@ async def test_a_fallback_measures_each_target_in_the_conventions_terms(tmp_path
     assert set(times) == {tuple(sorted(failed.items())), tuple(sorted(answered.items()))}
     first, second, third = result.attempts
     failed_time = times[tuple(sorted(failed.items()))]
-    # one operation of the target's two tries: from the first's request to the retry's answer
+    # one operation of the target's two tries: from the first's request to the retry's answer, on the monotonic clock
+    # (the wall clock's started_at of each goes back where the clock is set back between them)
     assert failed_time.count == 1
-    assert failed_time.sum == pytest.approx(second.started_at - first.started_at + second.latency_ms / 1000)
+    took = second.sent_clock - first.sent_clock + second.latency_ms / 1000
+    assert failed_time.sum == pytest.approx(took, abs=1e-6)
     assert failed_time.sum >= second.latency_ms / 1000 > 0
     answered_time = times[tuple(sorted(answered.items()))]
     assert answered_time.count == 1 and answered_time.sum == pytest.approx(third.latency_ms / 1000)
@@ -289,3 +292,33 @@ async def test_a_meter_that_cannot_make_the_instruments_never_fails_a_call(tmp_p
     made = [r for r in caplog.records if "OpenTelemetry metrics" in r.getMessage()]
     assert len(made) == 1 and "RuntimeError" in (made[0].exc_text or "")
     assert otel_metrics.recording() is None
+
+
+async def test_a_wall_clock_set_back_between_tries_measures_no_negative_duration(tmp_path, reader, monkeypatch):
+    """gpt-4o answers 500, then 200, the wall clock stepped back an hour between the tries (NTP, a VM resumed): the
+    operation's duration is the monotonic clock's (it was the second try's wall-clock start less the first's: minus
+    an hour)."""
+    from magsag_mcp.providers.openai import OpenAIProvider
+
+    real_time, stepped = time.time, [0.0]
+    monkeypatch.setattr(time, "time", lambda: real_time() - stepped[0])
+    send = OpenAIProvider.complete
+
+    async def sent_as_the_clock_steps_back(self, request, target, *, progress=None):
+        try:
+            return await send(self, request, target, progress=progress)
+        finally:
+            stepped[0] += 3600.0
+
+    monkeypatch.setattr(OpenAIProvider, "complete", sent_as_the_clock_steps_back)
+    up = LoopbackUpstream(plans={"gpt-4o": [500, 200]})
+    await up.start()
+    try:
+        async with await _service(tmp_path, up) as service:
+            config = {"model": "gpt-4o", "provider": "openai"}
+            result = await service.invoke_skill("skill.analysis", {"data": "x", "model_config": config})
+    finally:
+        await up.stop()
+    assert stepped[0] == 7200.0 and [a.outcome for a in result.attempts] == ["error", "ok"]
+    (took,) = _metrics(reader)["gen_ai.client.operation.duration"].data.data_points
+    assert took.count == 1 and 0.0 <= took.sum < 3600.0, took.sum
