@@ -16,6 +16,7 @@ from typing import Any
 from .catalog import Catalog
 from .catalog_route_checks import route_at
 from .types import Target
+from .yaml_lines import placed_on_its_line
 
 
 def agent_entrypoint_problems(catalog: Catalog) -> list[str]:
@@ -289,7 +290,7 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
                     "correct the model's name in routing"
                 )
             elif near:
-                where = policies.place(p.name, f"allowed_models.{j}", catalog.root / "policies")
+                where = placed_on_its_line(policies.place(p.name, f"allowed_models.{j}", catalog.root / "policies"))
                 problems.append(
                     f"{where}: policy {p.name!r} allows {pattern!r}, which no routing target is; "
                     f"did you mean {near!r}? (routing's {near} is refused by it, and skipped on every call)"

@@ -469,7 +469,7 @@ def test_a_target_or_model_written_with_a_space_after_its_colon_says_what_to_wri
     said = "as a mapping, for the space after the colon; write '{}' (quoted, or without the space)"
     assert validate_catalog(catalog_copy, env={}) == [
         f"{routing}: default.2: YAML read 'openai: gpt-4o-mini' " + said.format("openai:gpt-4o-mini"),
-        f"{policies}: policies.0.allowed_models.6: YAML read 'llama3.1: 70b' " + said.format("llama3.1:70b"),
+        f"{policies}:13: policies.0.allowed_models.6: YAML read 'llama3.1: 70b' " + said.format("llama3.1:70b"),
     ]
     # a target written as a mapping of one key is still a target
     routing.write_text(routing.read_text().replace("  - openai: gpt-4o-mini\n", "  - {model: gpt-4o-mini}\n"))

@@ -43,7 +43,7 @@ def test_a_limit_with_a_currency_sign_names_the_file_the_key_and_the_fix(catalog
     with pytest.raises(E.CatalogError) as info:
         load_policies(catalog_copy)
     text = str(info.value)
-    assert "model_governance.yaml: policies.0.thresholds.max_cost_per_call_usd: " + said in text
+    assert "model_governance.yaml:3: policies.0.thresholds.max_cost_per_call_usd: " + said in text
     assert "valid decimal" not in text and "pydantic" not in text
 
 

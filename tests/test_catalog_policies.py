@@ -101,7 +101,7 @@ def test_an_allowed_model_that_nearly_names_a_refused_routed_model_is_a_problem(
     policies = catalog_copy / "policies" / "model_governance.yaml"
     policies.write_text(policies.read_text().replace("      - gpt-4o-mini\n", "      - gtp-4o-mini\n"))
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{policies}: policies.0.allowed_models.1: policy 'production_models' allows 'gtp-4o-mini', which no routing "
+        f"{policies}:8: policies.0.allowed_models.1: policy 'production_models' allows 'gtp-4o-mini', which no routing "
         "target is; "
         "did you mean 'gpt-4o-mini'? (routing's gpt-4o-mini is refused by it, and skipped on every call)"
     ]
@@ -117,7 +117,7 @@ def test_an_allowed_model_written_in_other_case_than_a_routed_one_is_a_problem(c
     policies = catalog_copy / "policies" / "model_governance.yaml"
     policies.write_text(policies.read_text().replace("      - gpt-4o-mini\n", f"      - {written}\n"))
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{policies}: policies.0.allowed_models.1: policy 'production_models' allows {written!r}, which no routing "
+        f"{policies}:8: policies.0.allowed_models.1: policy 'production_models' allows {written!r}, which no routing "
         "target is; "
         "did you mean 'gpt-4o-mini'? (routing's gpt-4o-mini is refused by it, and skipped on every call)"
     ]
@@ -172,13 +172,13 @@ def test_a_routing_or_policy_key_of_the_wrong_shape_says_what_to_write(catalog_c
         f"{routing}: tiers.gold: Input should be a valid list; {targets}",
         f"{routing}: routes.0: Input should be a mapping; write each route as a mapping such as "
         "{match: analysis, chain: [openai:gpt-4o]} (or tier: economy in place of the chain)",
-        f"{policy}: policies.0.allowed_models: Input should be a valid list; write a list of model names or patterns, "
-        "e.g. [gpt-4o, 'claude-*']",
-        f"{policy}: policies.0.thresholds: Input should be a mapping; write a mapping of limits, e.g. "
+        f"{policy}:3: policies.0.allowed_models: Input should be a valid list; write a list of model names or "
+        "patterns, e.g. [gpt-4o, 'claude-*']",
+        f"{policy}:4: policies.0.thresholds: Input should be a mapping; write a mapping of limits, e.g. "
         "{max_cost_per_run_usd: 5.0}",
-        f"{policy}: policies.0.requirements.pii_processing: Input should be a valid list; write a list of model names "
-        "or patterns, e.g. ['local:llama3.1:70b']",
-        f"{policy}: policies.1: Input should be a mapping; write each policy as a mapping with a name, such as "
+        f"{policy}:5: policies.0.requirements.pii_processing: Input should be a valid list; write a list of model "
+        "names or patterns, e.g. ['local:llama3.1:70b']",
+        f"{policy}:6: policies.1: Input should be a mapping; write each policy as a mapping with a name, such as "
         "{name: production_models, allowed_models: [gpt-4o]}",
     ]
     routing.write_text("- openai:gpt-4o\n")
@@ -203,16 +203,16 @@ def test_a_policy_key_written_with_nothing_after_it_is_a_problem_not_no_limit(ca
     with pytest.raises(CatalogError):
         load_policies(catalog_copy, env={})
     assert validate_catalog(catalog_copy, env={}) == [
-        f"{policy}: policies.0.allowed_models: allowed_models is written with nothing after it (YAML reads that as "
+        f"{policy}:3: policies.0.allowed_models: allowed_models is written with nothing after it (YAML reads that as "
         "null), which would allow every model; list the models it allows, or remove the key",
-        f"{policy}: policies.1.thresholds.max_cost_per_run_usd: max_cost_per_run_usd is written with nothing after it "
-        "(YAML reads that as null), which would set no such limit; write the amount in USD (e.g. 5.0), or remove the "
-        "key",
-        f"{policy}: policies.2.thresholds: thresholds is written with nothing after it (YAML reads that as null), "
+        f"{policy}:8: policies.1.thresholds.max_cost_per_run_usd: max_cost_per_run_usd is written with nothing after "
+        "it (YAML reads that as null), which would set no such limit; write the amount in USD (e.g. 5.0), or remove "
+        "the key",
+        f"{policy}:10: policies.2.thresholds: thresholds is written with nothing after it (YAML reads that as null), "
         "which would set no limit; write the limits (e.g. max_cost_per_run_usd: 5.0), or remove the key",
-        f"{policy}: policies.3.requirements: requirements is written with nothing after it (YAML reads that as null), "
-        "which would confine no data class; write each class's models (e.g. pii_processing: [local:llama3.1:70b]), "
-        "or remove the key",
+        f"{policy}:12: policies.3.requirements: requirements is written with nothing after it (YAML reads that as "
+        "null), which would confine no data class; write each class's models (e.g. pii_processing: "
+        "[local:llama3.1:70b]), or remove the key",
     ]
 
 
@@ -284,7 +284,7 @@ def test_a_routed_model_misspelt_is_told_to_routing_not_offered_to_the_policy(ca
     policies = catalog_copy / "policies" / "model_governance.yaml"
     policies.write_text(policies.read_text().replace("      - gpt-4o-mini\n", "      - gpt-4o-mnii\n"))
     assert [p for p in validate_catalog(catalog_copy, env={}) if "did you mean" in p] == [
-        f"{policies}: policies.0.allowed_models.1: policy 'production_models' allows 'gpt-4o-mnii', which no routing "
+        f"{policies}:8: policies.0.allowed_models.1: policy 'production_models' allows 'gpt-4o-mnii', which no routing "
         "target is; did you mean 'gpt-4o-mini'? (routing's gpt-4o-mini is refused by it, and skipped on every call)"
     ]
 
@@ -309,11 +309,11 @@ def test_a_catalog_value_of_the_wrong_kind_or_out_of_bounds_says_what_was_read_a
         f"{skill}: temperature: Input should be less than or equal to 2 (got 3); write a number at most 2",
         f"{routing}: routes.0.priority: Input should be a valid integer, unable to parse string as an integer "
         "(got 'high'); write a whole number, digits alone (e.g. 10)",
-        f"{policy}: policies.0.allowed_models.1: Input should be a valid string (got 4.5, which YAML reads as a "
+        f"{policy}:3: policies.0.allowed_models.1: Input should be a valid string (got 4.5, which YAML reads as a "
         'decimal number); write it in quotes: "4.5"',
-        f"{policy}: policies.0.allowed_models.2: Input should be a valid string (got ['a'], a list); write one text "
+        f"{policy}:3: policies.0.allowed_models.2: Input should be a valid string (got ['a'], a list); write one text "
         "value",
-        f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean (got 'maybe'); write true or false",
+        f"{policy}:4: policies.0.allow_unpriced: Input should be a valid boolean (got 'maybe'); write true or false",
     ):
         assert said in problems, (said, problems)
 
@@ -330,7 +330,7 @@ def test_allow_unpriced_takes_a_boolean_alone(catalog_copy: Path, written: str, 
         f"    allow_unpriced: {written}\n"
     )
     assert [p for p in validate_catalog(catalog_copy, env={}) if str(policy) in p] == [
-        f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean (got {got}); write true or false"
+        f"{policy}:4: policies.0.allow_unpriced: Input should be a valid boolean (got {got}); write true or false"
     ]
 
 
@@ -354,7 +354,7 @@ def test_allow_unpriced_from_a_variable_takes_true_or_false(catalog_copy: Path, 
         "    allow_unpriced: ${ALLOW_UNPRICED}\n"
     )
     problems = [p for p in validate_catalog(catalog_copy, env={"ALLOW_UNPRICED": value}) if str(policy) in p]
-    said = f"{policy}: policies.0.allow_unpriced: Input should be a valid boolean (got {value!r})"
+    said = f"{policy}:4: policies.0.allow_unpriced: Input should be a valid boolean (got {value!r})"
     assert [p.startswith(said) for p in problems] == ([True] if refused else [])
 
 

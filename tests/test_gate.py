@@ -343,8 +343,8 @@ def test_a_policy_file_that_is_another_file_says_which(gate, policy, said):
 def test_a_policy_file_with_a_name_used_twice_is_named(gate):
     code, _, err = gate(GOOD, "policies:\n  - name: a\n  - name: a\n")
     # Before: "policy.yaml: policy names must be unique; repeated: ['a']": which entries, the file did not say
-    assert code == 2 and "policy.yaml: policies.1.name: policy name 'a' is also used in " in err
-    assert "policy.yaml: policies.0; give each policy a name of its own" in err
+    assert code == 2 and "policy.yaml:3: policies.1.name: policy name 'a' is also used in " in err
+    assert "policy.yaml:2: policies.0; give each policy a name of its own" in err
 
 
 def test_calls_without_an_agent_are_not_held_to_the_per_agent_daily_limit(tmp_path: Path, capsys):

@@ -177,7 +177,7 @@ def test_a_policy_file_takes_the_month_limits_in_its_zone_and_guides_other_spell
         with pytest.raises(E.CatalogError) as info:
             load_policy_file(path)
         [problem] = info.value.problems
-        assert problem.startswith(f"{path}: policies.0.thresholds.{key}: "), problem
+        assert problem.startswith(f"{path}:3: policies.0.thresholds.{key}: "), problem
         assert f"did you mean {meant!r}?" in problem and "max_cost_per_run_usd'?" not in problem
     path.write_text("policies:\n  - name: team\n    thresholds: {max_cost_per_month_usd: 0}\n")
     with pytest.raises(E.CatalogError, match=r"policies\.0\.thresholds\.max_cost_per_month_usd"):

@@ -19,7 +19,7 @@ def test_malformed_policy_names_file_and_field(catalog_copy):
     with pytest.raises(E.CatalogError) as info:
         load_policies(catalog_copy)
     text = str(info.value)
-    assert "model_governance.yaml: policies.0.thresholds.max_cost_per_run: Extra inputs are not permitted" in text
+    assert "model_governance.yaml:3: policies.0.thresholds.max_cost_per_run: Extra inputs are not permitted" in text
     assert "unknown time zone 'Mars/Base'" in text
 
 
@@ -152,7 +152,7 @@ def test_a_data_class_that_lists_no_model_is_a_problem(catalog_copy):
     with pytest.raises(E.CatalogError) as info:
         load_policies(catalog_copy)
     assert info.value.problems == [
-        f"{path}: policies.2.requirements: data class(es) 'pii_processing' list no model, which would refuse every "
+        f"{path}:40: policies.2.requirements: data class(es) 'pii_processing' list no model, which would refuse every "
         "call of the class; list the models its data may go to"
     ]
 
@@ -182,9 +182,9 @@ def test_a_policy_name_used_twice_is_a_problem_naming_both_files(catalog_copy):
     )
     problems = validate_catalog(catalog_copy, env={})
     assert len(problems) == 1
-    assert "team.yaml: policies.0.name: policy name 'cost_limits' is also used in " in problems[0]
+    assert "team.yaml:2: policies.0.name: policy name 'cost_limits' is also used in " in problems[0]
     assert "model_governance.yaml" in problems[0]
-    with pytest.raises(E.CatalogError, match=r"team\.yaml: policies\.0\.name: policy name 'cost_limits'"):
+    with pytest.raises(E.CatalogError, match=r"team\.yaml:2: policies\.0\.name: policy name 'cost_limits'"):
         load_policies(catalog_copy)
 
 
@@ -250,9 +250,9 @@ def test_a_model_pattern_with_a_space_inside_is_a_problem_naming_the_pattern_and
     with pytest.raises(E.CatalogError) as info:
         load_policies(catalog_copy)
     assert info.value.problems == [
-        f"{path}: policies.0.allowed_models.1: 'gemini-1.5 -*' holds a space inside a model's name, which no model's "
+        f"{path}:3: policies.0.allowed_models.1: 'gemini-1.5 -*' holds a space inside a model's name, which no model's "
         "name has, so it would match no model; write 'gemini-1.5-*'",
-        f"{path}: policies.1.requirements.financial_data.0: 'openai: gpt-4o mini' holds a space inside a model's "
+        f"{path}:5: policies.1.requirements.financial_data.0: 'openai: gpt-4o mini' holds a space inside a model's "
         "name, which no model's name has, so it would match no model; write 'openai:gpt-4o-mini'",
     ]
 
@@ -359,7 +359,7 @@ def test_a_limit_the_ledger_cannot_count_is_refused_naming_the_file_key_and_fix(
     if "digits, more than Python reads" in said:  # (YAML's own: said by its line, before any key is read)
         assert f"{path}: malformed YAML (line 3, column " in text and said in text, text
         return
-    assert f"{path}: policies.0.thresholds.{key}: " in text and said in text, text
+    assert f"{path}:3: policies.0.thresholds.{key}: " in text and said in text, text
     if "ledger counts as one" in said:
         assert "write a lower amount, or remove the key for no such limit" in text
 
@@ -399,5 +399,5 @@ async def test_a_policy_file_open_in_emacs_with_a_change_unsaved_leaves_the_save
     await svc.aclose()
     # the file it locks is read all the same: a problem of its own still stops every start
     policy(catalog_copy, "policies:\n  - name: cap\n    thresholds: {max_cost_per_run_usd: -2}\n")
-    with pytest.raises(E.CatalogError, match=r"model_governance.yaml: policies.0.thresholds.max_cost_per_run_usd"):
+    with pytest.raises(E.CatalogError, match=r"model_governance.yaml:3: policies.0.thresholds.max_cost_per_run_usd"):
         load_policies(catalog_copy)

@@ -180,10 +180,10 @@ def test_a_policy_pattern_whose_provider_is_misspelt_is_a_problem_naming_the_pro
         load_policies(catalog_copy)
     # (the pattern to write, whole: it said "write 'provider:gpt-4o' with one of: ..., fake, ...", the test provider)
     assert info.value.problems == [
-        f"{path}: policies.0.allowed_models.2: 'antropic:claude-*' names provider 'antropic' (did you mean "
+        f"{path}:9: policies.0.allowed_models.2: 'antropic:claude-*' names provider 'antropic' (did you mean "
         "'anthropic'?), which magsag does not know; write 'anthropic:claude-*', or 'claude-*' alone to match it on "
         "any provider",
-        f"{path}: policies.2.requirements.financial_data.0: 'opnai:gpt-4o' names provider 'opnai' (did you mean "
+        f"{path}:44: policies.2.requirements.financial_data.0: 'opnai:gpt-4o' names provider 'opnai' (did you mean "
         "'openai'?), which magsag does not know; write 'openai:gpt-4o', or 'gpt-4o' alone to match it on any provider",
     ]
     assert validate_catalog(catalog_copy, {}) == info.value.problems  # '*:o3' (a provider glob) is no problem
@@ -255,7 +255,7 @@ def test_a_blank_policy_entry_is_a_problem_and_a_spaced_one_is_the_name_it_space
     with pytest.raises(E.CatalogError) as info:
         load_policies(catalog_copy)
     assert info.value.problems == [
-        f"{path}: policies.0.allowed_models.2: an empty model name matches no model; write the model's name, or "
+        f"{path}:9: policies.0.allowed_models.2: an empty model name matches no model; write the model's name, or "
         "remove the entry"
     ]
     path.write_text(shipped.replace("      - gpt-4o-mini\n", "      - ' gpt-4o-mini '\n"))

@@ -31,7 +31,7 @@ def test_problems_of_a_second_policy_file_name_it_and_the_key(catalog_copy: Path
     team.write_text(TEAM)
     problems = validate_catalog(catalog_copy, env={})
     assert any(
-        p.startswith(f"{team}: policies.1.allowed_models.1: policy 'team_models' allows 'gtp-4o-mini'")
+        p.startswith(f"{team}:5: policies.1.allowed_models.1: policy 'team_models' allows 'gtp-4o-mini'")
         for p in problems
     ), problems
     classes = [p for p in problems if "data class 'team_data'" in p]
@@ -47,7 +47,7 @@ def test_a_setting_on_the_wrong_policy_is_named_at_its_key(catalog_copy: Path):
         load_policies(catalog_copy)
     team = catalog_copy / "policies" / "team.yaml"
     assert [p.split(": ")[1] for p in info.value.problems] == ["policies.0.timezone", "policies.0.allow_unpriced"]
-    assert all(p.startswith(f"{team}: ") for p in info.value.problems)
+    assert [p.split(": ")[0] for p in info.value.problems] == [f"{team}:4", f"{team}:5"]  # FILE:LINE of each key
 
 
 @pytest.mark.anyio
@@ -56,7 +56,7 @@ async def test_doctor_names_the_policy_file_and_key(catalog_copy: Path, tmp_path
     team.write_text(TEAM)
     async with Service.open(catalog=catalog_copy, db=tmp_path / "l.db", env={"MAGSAG_PROVIDER": "fake"}) as svc:
         problems = svc.doctor()["problems"]
-    assert any(p.startswith(f"{team}: policies.1.allowed_models.1: ") for p in problems), problems
+    assert any(p.startswith(f"{team}:5: policies.1.allowed_models.1: ") for p in problems), problems
 
 
 def test_the_gate_names_a_policy_used_twice_at_both_places(tmp_path: Path):
@@ -65,8 +65,8 @@ def test_the_gate_names_a_policy_used_twice_at_both_places(tmp_path: Path):
     with pytest.raises(E.CatalogError) as info:
         load_policy_file(path)
     assert info.value.problems == [
-        f"{path}: policies.2.name: policy name 'a' is also used in {path}: policies.0; give each policy a name of its "
-        "own (a denial or a limit names the policy that set it)"
+        f"{path}:5: policies.2.name: policy name 'a' is also used in {path}:2: policies.0; give each policy a name of "
+        "its own (a denial or a limit names the policy that set it)"
     ]
     ok = tmp_path / "ok.yaml"
     ok.write_text("policies:\n  - name: a\n    allowed_models: [gpt-4o]\n")
@@ -113,7 +113,7 @@ def test_a_limit_for_a_period_magsag_does_not_limit_is_not_offered_a_run_limit(
     with pytest.raises(E.CatalogError) as info:
         load_policy_file(path)
     [problem] = info.value.problems
-    assert problem.startswith(f"{path}: policies.0.thresholds.{key}: magsag keeps no {period} limit")
+    assert problem.startswith(f"{path}:3: policies.0.thresholds.{key}: magsag keeps no {period} limit")
     month = day.replace("daily", "monthly").replace("per_day", "per_month")
     assert "did you mean" not in problem and f"hold the budget as a day or month limit ({day} or {month}" in problem
 
@@ -184,7 +184,7 @@ def test_a_list_of_forbidden_models_is_not_offered_allowed_models(tmp_path: Path
     with pytest.raises(E.CatalogError) as info:
         load_policy_file(path)
     [problem] = info.value.problems
-    assert problem.startswith(f"{path}: policies.0.{key}: magsag has no list of forbidden models"), problem
+    assert problem.startswith(f"{path}:3: policies.0.{key}: magsag has no list of forbidden models"), problem
     assert "did you mean" not in problem
     assert "renamed allowed_models, this list would allow only the models it names" in problem
 
@@ -207,7 +207,7 @@ def test_a_limit_of_a_scope_magsag_does_not_limit_is_not_offered_another_limit(t
     with pytest.raises(E.CatalogError) as info:
         load_policy_file(path)
     [problem] = info.value.problems
-    assert problem.startswith(f"{path}: policies.0.thresholds.{key}: {says}"), problem
+    assert problem.startswith(f"{path}:3: policies.0.thresholds.{key}: {says}"), problem
     assert "did you mean" not in problem and "max_cost_per_agent_daily_usd" in problem
 
 
@@ -236,7 +236,7 @@ def test_a_catalog_policy_with_a_deny_list_is_a_problem_saying_so(catalog_copy: 
     )
     problems = [p for p in validate_catalog(catalog_copy, env={}) if "blocked_models" in p]
     assert problems == [
-        f"{path}: policies.0.blocked_models: magsag has no list of forbidden models: a policy's allowed_models lists "
+        f"{path}:6: policies.0.blocked_models: magsag has no list of forbidden models: a policy's allowed_models lists "
         "the only models it allows, and refuses every other (renamed allowed_models, this list would allow only the "
         "models it names); list the models to allow under allowed_models (a name, a glob such as 'claude-*', or "
         "'provider:*' for every model of a provider), leaving out those to forbid"
@@ -284,7 +284,7 @@ def test_a_key_written_at_the_wrong_level_is_told_where_it_goes(tmp_path: Path, 
     with pytest.raises(E.CatalogError) as info:
         load_policy_file(path)
     [problem] = info.value.problems
-    assert problem.startswith(f"{path}: policies.0.{where}: {says}"), problem
+    assert problem.startswith(f"{path}:{2 + yaml.count(chr(10))}: policies.0.{where}: {says}"), problem
     assert "per-model" not in problem
 
 

@@ -78,7 +78,9 @@ def _read(path: Path, env: Mapping[str, str], problems: list[str]) -> list[Polic
     try:
         return PolicyFile.model_validate(data).policies
     except ValidationError as exc:
-        problems.extend(f"{path}: {problem}" for problem in policy_problems(exc))
+        from ..yaml_lines import YamlLines
+
+        problems.extend(policy_problems(exc, file=YamlLines(path)))
         return None
 
 
@@ -116,8 +118,11 @@ def _place(path: Path, read: list[Policy], places: dict[str, str], problems: lis
     for i, policy in enumerate(read):
         here = f"{file}: policies.{i}"
         if policy.name in places:
+            from ..yaml_lines import placed_on_its_line  # (a problem's: with the line each is written on)
+
             problems.append(
-                f"{here}.name: policy name {policy.name!r} is also used in {places[policy.name]}; "
+                f"{placed_on_its_line(f'{here}.name')}: policy name {policy.name!r} is also used in "
+                f"{placed_on_its_line(places[policy.name])}; "
                 "give each policy a name of its own (a denial or a limit names the policy that set it)"
             )
         places.setdefault(policy.name, here)

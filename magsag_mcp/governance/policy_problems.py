@@ -7,13 +7,16 @@ information visit https://errors.pydantic.dev/...") where the same policy in a f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ..errors import ConfigError
 from ..exact_money import amount_problem
 from .policy_keys import unknown_key
+
+if TYPE_CHECKING:
+    from ..yaml_lines import YamlLines
 
 
 class InvalidPolicy(ConfigError, ValueError):
@@ -22,10 +25,11 @@ class InvalidPolicy(ConfigError, ValueError):
     that caught that catches this."""
 
 
-def policy_problems(exc: ValidationError, at: Sequence[Any] = ()) -> list[str]:
+def policy_problems(exc: ValidationError, at: Sequence[Any] = (), file: YamlLines | None = None) -> list[str]:
     """Each of ``exc``'s errors as ``PLACE: MESSAGE``, its place where it was found (``policies.0.thresholds`` in a
     file, ``thresholds.max_cost_per_run_usd`` in a Policy); ``at``: where that place is in a policy file
-    (``("policies", 0)`` for a Policy's), so that a misspelt key is told the keys of its level."""
+    (``("policies", 0)`` for a Policy's), so that a misspelt key is told the keys of its level. Read from ``file``:
+    ``FILE:LINE: PLACE: MESSAGE``, the line the place is written on."""
     from ..suggest import unknown_field, value_fix, wrong_shape
     from .policy_models import PolicyFile
 
@@ -43,6 +47,8 @@ def policy_problems(exc: ValidationError, at: Sequence[Any] = ()) -> list[str]:
             msg = unknown_key(loc, msg, lambda loc: unknown_field(PolicyFile, loc))
         place = ".".join(str(x) for x in err["loc"])
         said.append(f"{place}: {msg}" if place else msg)
+        if file is not None:
+            said[-1] = f"{file.where(err['loc'])}: {said[-1]}"
     return said
 
 

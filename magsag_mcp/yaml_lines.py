@@ -1,0 +1,73 @@
+"""The line of a YAML file a value is written on, found by its place (``policies.0.thresholds.max_cost_per_run_usd``):
+what a problem of a policy file names beside the file, ``FILE:LINE``, as a compiler's does, for an editor to open the
+file there (a 200-line policy file, told ``policies.7.requirements.pii_processing.3``, was counted through by hand)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["YamlLines", "placed_on_its_line"]
+
+
+class YamlLines:
+    """The nodes of one YAML file, composed once (no value constructed: what :func:`~.catalog_yaml.read_yaml` read
+    already), asked for the line of each place a problem names. A file that cannot be read or composed again (changed
+    meanwhile) has no lines: its problems name the file alone, as they did."""
+
+    __slots__ = ("path", "root")
+
+    def __init__(self, path: Path) -> None:
+        import yaml
+
+        from .catalog_yaml import yaml_text
+
+        self.path = path
+        try:
+            self.root: Any = yaml.compose(yaml_text(path), Loader=yaml.SafeLoader)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            self.root = None
+
+    def line(self, loc: Sequence[Any]) -> int | None:
+        """The line (1 for the first) where ``loc`` is written: a mapping's key's, a list's item's; where the file
+        has no such place (a key the value lacks, which pydantic says is missing), the line of the deepest that is."""
+        import yaml
+
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                        line, node = key.start_mark.line, value
+                        break
+                else:
+                    break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line
+            else:
+                break
+        return line + 1
+
+    def where(self, loc: Sequence[Any]) -> str:
+        """``FILE:LINE`` of ``loc``, or ``FILE`` where no line is known."""
+        line = self.line(loc)
+        return f"{self.path}:{line}" if line is not None else str(self.path)
+
+
+def placed_on_its_line(place: str) -> str:
+    """A policy's place as :meth:`~.governance.policy.PolicySet.place` says it (``FILE: policies.0.allowed_models.1``)
+    with its line (``FILE:12: policies.0.allowed_models.1``), for a problem the catalog's checks find; as it was where
+    the file cannot be read again (a place whose file name was redacted)."""
+    file, sep, dotted = place.partition(": ")
+    if not sep or not dotted.startswith("policies"):
+        return place
+    path = Path(file)
+    if not path.is_file():
+        return place
+    loc = [int(part) if part.isdigit() else part for part in dotted.split(".")]
+    return f"{YamlLines(path).where(loc)}: {dotted}"
