@@ -177,7 +177,7 @@ async def _litellm(upstream: str, kind: str) -> tuple[Call, Callable[[], Awaitab
                 model="openai/gpt-4o", messages=MESSAGES, api_base=base, api_key="sk-bench", **MAX_TOKENS
             )
 
-        return call, _noop
+        return call, _close_litellm
     model_list = [
         {"model_name": "primary", "litellm_params": {"model": "openai/gpt-4o", "api_base": base, "api_key": "sk-b"}},
         {
@@ -196,11 +196,27 @@ async def _litellm(upstream: str, kind: str) -> tuple[Call, Callable[[], Awaitab
     async def call() -> object:
         return await router.acompletion(model=name, messages=MESSAGES, **MAX_TOKENS)
 
-    return call, _noop
+    return call, _close_litellm
 
 
-async def _noop() -> None:
-    return None
+async def _close_litellm() -> None:
+    """What LiteLLM's calls left open on this loop, closed and let go of: the aiohttp sessions it caches across
+    calls, and its process-wide logging worker (a task on the loop, and its queue and semaphore bound to it). Left,
+    they kept the loop alive after it closed: an in-process test's loop was never freed (tests/test_benchmark_requests
+    .py). LiteLLM offers no call that lets go of the worker's loop; it rebinds a worker whose loop changed, and one
+    with none bound starts afresh."""
+    import litellm
+    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+    from litellm.responses.streaming_iterator import drain_logging_tasks
+
+    # LiteLLM's proxy shuts down in this order: the tasks that hand a call's success log to the worker, then the
+    # worker's queue, then the worker (the last call's log is handed over after the call has returned)
+    await drain_logging_tasks()
+    await GLOBAL_LOGGING_WORKER.flush()
+    await GLOBAL_LOGGING_WORKER.stop(discard_pending=True)
+    GLOBAL_LOGGING_WORKER._queue = GLOBAL_LOGGING_WORKER._sem = GLOBAL_LOGGING_WORKER._bound_loop = None
+    await litellm.close_litellm_async_clients()
+    litellm.in_memory_llm_clients_cache.flush_cache()
 
 
 def _children_cpu() -> float:

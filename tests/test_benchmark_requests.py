@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -73,6 +76,40 @@ async def test_litellm_sends_the_same_request_as_our_path(recorded, tmp_path: Pa
     theirs = await _bodies(scenarios._litellm(url, "router"), seen)
     ours = await _bodies(scenarios._service(url, tmp_path, False), seen)
     assert theirs == ours
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["acompletion", "router"])
+def test_litellms_close_lets_go_of_the_event_loop(monkeypatch: pytest.MonkeyPatch, kind: str):
+    # Before: the LiteLLM rows' close did nothing, and LiteLLM's process-wide logging worker (its task, queue and
+    # semaphore) and its cached aiohttp session kept the loop they ran on alive after it closed: a test's loop
+    # was never freed. A loop of the test's own, closed, is gone once nothing of ours holds it.
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before the import, or it fetches its price list
+    pytest.importorskip("litellm")
+
+    async def one_call() -> None:
+        server, url = await fast_upstream.serve()
+        try:
+            call, close = await scenarios._litellm(url, kind)
+            try:
+                answer = await call()
+            finally:
+                await close()
+            assert answer.choices[0].message.content  # the call reached the upstream and was answered
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(one_call())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+    freed = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert freed() is None, [type(r).__qualname__ for r in gc.get_referrers(freed())]
 
 
 @pytest.mark.anyio
