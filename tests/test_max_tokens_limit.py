@@ -14,6 +14,7 @@ from magsag_mcp.catalog import load_catalog, validate_catalog
 from magsag_mcp.max_tokens_limit import MAX_TOKENS_AT_MOST
 from magsag_mcp.service import Service
 from magsag_mcp.targets import parse_target
+from tests.fakes.openai_replies import chat_completion, reply
 from tests.pricing_audit import catalog_without_policies
 
 pytestmark = pytest.mark.anyio
@@ -22,33 +23,12 @@ FIX = "give the most output tokens the answer may have, e.g. 4096"
 HUGE = 10**20  # (written out: 10**30, of 31 digits, is said by its size)
 
 
-def _completion(body: dict) -> web.Response:
-    # CreateChatCompletionResponse as the spec writes it
-    return web.json_response(
-        {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1_741_252_964,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "ok", "refusal": None},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13},
-        }
-    )
-
-
 async def test_a_calls_max_tokens_past_the_limit_is_refused_before_the_wire(tmp_path, serve_posts):
     sent: list[dict] = []
 
     async def handler(request: web.Request) -> web.Response:
         sent.append(await request.json())
-        return _completion(sent[-1])
+        return web.json_response(chat_completion(sent[-1]["model"], reply("ok")))
 
     env = {"OPENAI_API_KEY": "sk-test-0123456789abcdef", "OPENAI_BASE_URL": await serve_posts(handler) + "/v1"}
     catalog = catalog_without_policies(tmp_path)

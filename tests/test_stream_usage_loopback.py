@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from magsag_mcp.service import Service
+from tests.fakes.openai_replies import chat_completion, reply
 from tests.pricing_audit import M, catalog_without_policies, list_rates, one_call
 from tests.providers.fakes import FakeOpenAI
 
@@ -186,22 +187,8 @@ async def test_a_chat_stream_is_priced_from_its_usage_chunk_and_unknown_without_
 async def test_a_compat_answer_without_usage_is_of_unknown_cost_never_zero(tmp_path, serve_posts, priced):
     async def handler(request: web.Request) -> web.Response:
         body = await request.json()
-        return web.json_response(
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "created": 1_741_252_964,
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "ok", "refusal": None},
-                        "finish_reason": "stop",
-                        "logprobs": None,
-                    }
-                ],
-            }
-        )
+        # the spec's CreateChatCompletionResponse, its optional usage left out
+        return web.json_response(chat_completion(body["model"], reply("ok", no_usage=True)))
 
     env = {"MAGSAG_COMPAT_BASE_URL": await serve_posts(handler) + "/v1"}
     prices = '"compat:metered": {input: 1.0, output: 2.0}\n' if priced else None
