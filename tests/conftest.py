@@ -87,6 +87,19 @@ def mini(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def provider_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """The providers' registry, a copy of the shipped one that a test may register providers in, restored after the
+    test (with the parsed targets that read it)."""
+    from magsag_mcp import providers
+    from magsag_mcp.targets import forget_parsed_targets
+
+    kept = dict(providers._REGISTRY)
+    monkeypatch.setattr(providers, "_REGISTRY", kept)
+    yield kept
+    forget_parsed_targets()
+
+
+@pytest.fixture
 def clock_at_noon(monkeypatch: pytest.MonkeyPatch) -> float:
     """``time.time`` ticking on from noon UTC of the day the test runs (returned): a test that makes calls and then
     reads a day's spend (a day limit, an agent's day) reads them on their own day. On the real clock a midnight (UTC's,

@@ -16,7 +16,7 @@ from magsag_mcp.env_routing import check_env_override
 from magsag_mcp.errors import ConfigError
 from magsag_mcp.providers.fake import FakeProvider
 from magsag_mcp.routing import plan_call
-from magsag_mcp.targets import forget_parsed_targets, parse_target
+from magsag_mcp.targets import parse_target
 
 CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 OFFERED = "use one of: anthropic, azure, compat, google, local, openai"
@@ -101,15 +101,7 @@ def test_the_test_provider_is_neither_listed_nor_suggested_and_still_taken_when_
     assert parse_target("fake:gpt-4o").provider == "fake"
 
 
-@pytest.fixture
-def registry(monkeypatch) -> dict:
-    kept = dict(providers._REGISTRY)
-    monkeypatch.setattr(providers, "_REGISTRY", kept)
-    yield kept
-    forget_parsed_targets()
-
-
-def test_a_provider_registered_by_a_library_user_is_offered_and_its_misspelling_told_the_fix(registry):
+def test_a_provider_registered_by_a_library_user_is_offered_and_its_misspelling_told_the_fix(provider_registry):
     providers.register_provider("mistral", FakeProvider)
     said = refusal({"MAGSAG_MODEL": "mistrall:gpt-4o"})
     assert "(did you mean 'mistral'?); use one of: anthropic, azure, compat, google, local, mistral, openai" in said

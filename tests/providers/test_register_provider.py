@@ -15,33 +15,22 @@ from magsag_mcp.transport import Transport
 from magsag_mcp.types import Target
 
 
-@pytest.fixture
-def registry(monkeypatch) -> dict:
-    """The registry, restored after the test (with the parsed targets that read it)."""
-    from magsag_mcp.targets import forget_parsed_targets
-
-    kept = dict(providers._REGISTRY)
-    monkeypatch.setattr(providers, "_REGISTRY", kept)
-    yield kept
-    forget_parsed_targets()
-
-
-def test_a_name_in_capitals_is_registered_as_targets_name_it(registry):
+def test_a_name_in_capitals_is_registered_as_targets_name_it(provider_registry):
     providers.register_provider(" Acme ", FakeProvider)
-    assert "acme" in providers.provider_names() and "Acme" not in registry
+    assert "acme" in providers.provider_names() and "Acme" not in provider_registry
     assert providers.canonical_provider("Acme") == "acme"
     assert isinstance(providers.ProviderSet({}, Transport()).get("Acme"), FakeProvider)
     assert providers.min_output_tokens(Target("Acme", "m")) == 0
 
 
-def test_an_aliases_name_is_refused_with_the_fix(registry):
+def test_an_aliases_name_is_refused_with_the_fix(provider_registry):
     with pytest.raises(ConfigError, match="'ollama' is another name for provider 'local'.*register it as 'local'"):
         providers.register_provider("Ollama", FakeProvider)
-    assert "ollama" not in registry
+    assert "ollama" not in provider_registry
     assert isinstance(providers.ProviderSet({}, Transport()).get("ollama"), LocalProvider)
 
 
-def test_a_provider_whose_endpoint_takes_no_attribute_is_made_under_the_stdio_servers_settings_home(registry):
+def test_a_provider_whose_endpoint_takes_no_attribute_is_made_under_the_stdio_servers_settings_home(provider_registry):
     # the stdio server tells every endpoint where a missing key is to be set (its client's configuration); an endpoint
     # of the user's own that is a frozen dataclass refused the attribute, and ProviderSet.get raised
     # FrozenInstanceError: the provider could not be made at all. It keeps its own wording and is made.
