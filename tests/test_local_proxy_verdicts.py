@@ -76,6 +76,19 @@ async def test_connects_through_a_proxy_told_to_stop_name_the_proxy_not_the_serv
     assert not connect_watch._CONNECTING
 
 
+async def _timeout_through_proxy(port: int, timeouts: Timeouts) -> E.ProviderTimeoutError:
+    """The timeout a LAN server's plain-http call through the proxy at ``port`` (its URL carrying a secret) fails
+    with."""
+    transport = Transport(env={"HTTP_PROXY": f"http://u:pr0xysecret@127.0.0.1:{port}"}, timeouts=timeouts)
+    try:
+        with pytest.raises(E.ProviderTimeoutError) as info:
+            async with asyncio.timeout(HANG_GUARD_S):
+                await transport.post_json("http://ollama.lan.example:11434/api/show", {"model": "m"}, headers={})
+    finally:
+        await transport.aclose()
+    return info.value
+
+
 async def test_a_plain_http_server_behind_a_proxy_that_never_answers_names_the_proxy():
     # a plain-http target is asked through the proxy itself (no tunnel: the request goes to the proxy, which forwards
     # it): a proxy that takes it and never answers left "no answer from <the server>", the server maybe never reached
@@ -88,18 +101,13 @@ async def test_a_plain_http_server_behind_a_proxy_that_never_answers_names_the_p
     proxy = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = proxy.sockets[0].getsockname()[1]
     # (the read timeout is what this test is about: the proxy never answers, so it comes whatever its length)
-    timeouts = Timeouts(connect=HANG_GUARD_S, read=0.3, from_settings=True)
-    transport = Transport(env={"HTTP_PROXY": f"http://u:pr0xysecret@127.0.0.1:{port}"}, timeouts=timeouts)
     try:
-        with pytest.raises(E.ProviderTimeoutError) as info:
-            async with asyncio.timeout(HANG_GUARD_S):
-                await transport.post_json("http://ollama.lan.example:11434/api/show", {"model": "m"}, headers={})
+        failure = await _timeout_through_proxy(port, Timeouts(connect=HANG_GUARD_S, read=0.3, from_settings=True))
     finally:
-        await transport.aclose()
         proxy.close()
         for writer in held:
             writer.close()
-    said = info.value.message
+    said = failure.message
     assert said.startswith(
         f"no answer from http://ollama.lan.example:11434 through the proxy http://127.0.0.1:{port} (from HTTP_PROXY) "
         "within the read timeout of 0.3s (MAGSAG_READ_TIMEOUT)"
@@ -121,18 +129,11 @@ async def test_a_plain_http_server_behind_a_proxy_that_takes_no_connection_names
         filler.settimeout(HANG_GUARD_S)
         filler.connect(("127.0.0.1", port))
         # (the connect timeout is what this test is about: the connect never completes, so it comes whatever its length)
-        timeouts = Timeouts(connect=0.3, read=HANG_GUARD_S, from_settings=True)
-        transport = Transport(env={"HTTP_PROXY": f"http://u:pr0xysecret@127.0.0.1:{port}"}, timeouts=timeouts)
-        try:
-            with pytest.raises(E.ProviderTimeoutError) as info:
-                async with asyncio.timeout(HANG_GUARD_S):
-                    await transport.post_json("http://ollama.lan.example:11434/api/show", {"model": "m"}, headers={})
-        finally:
-            await transport.aclose()
+        failure = await _timeout_through_proxy(port, Timeouts(connect=0.3, read=HANG_GUARD_S, from_settings=True))
     finally:
         filler.close()
         proxy.close()
-    said = info.value.message
+    said = failure.message
     assert said.startswith(
         f"could not connect to http://ollama.lan.example:11434: the proxy http://127.0.0.1:{port} (from HTTP_PROXY) "
         "did not take the connection within the connect timeout of 0.3s (MAGSAG_CONNECT_TIMEOUT) (a plain-http request "
@@ -141,7 +142,7 @@ async def test_a_plain_http_server_behind_a_proxy_that_takes_no_connection_names
     assert "tunnel" not in said
     assert said.endswith("check the proxy, or add the host to NO_PROXY to connect directly"), said
     assert "pr0xysecret" not in said
-    assert not info.value.reached and not info.value.maybe_billed
+    assert not failure.reached and not failure.maybe_billed
 
 
 #: a proxy's own error page (squid's) for a server it could not reach
