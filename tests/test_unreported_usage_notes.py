@@ -57,17 +57,23 @@ def _completion(stream: bool, model: str = "gpt-4o-2024-08-06") -> web.Response:
     return web.Response(text=text, content_type="text/event-stream")
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
-async def test_an_azure_answer_without_usage_keeps_its_answering_model(tmp_path, serve_posts, stream):
+async def _azure_answering_without_usage(serve_posts, stream: bool, model: str = "gpt-4o-2024-08-06") -> dict[str, str]:
+    """The settings of an Azure deployment on a loopback server whose every answer is ``_completion``'s."""
+
     async def handler(request: web.Request) -> web.Response:
         await request.json()
-        return _completion(stream)
+        return _completion(stream, model)
 
-    env = {
+    return {
         "AZURE_OPENAI_API_KEY": KEY,
         "AZURE_OPENAI_ENDPOINT": await serve_posts(handler) + "/",
         "AZURE_OPENAI_API_VERSION": "2025-01-01-preview",
     }
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+async def test_an_azure_answer_without_usage_keeps_its_answering_model(tmp_path, serve_posts, stream):
+    env = await _azure_answering_without_usage(serve_posts, stream)
     config = {"provider": "azure", "model": "gpt-4o-mini", "stream": stream}
     result, row, _ = await one_call(tmp_path, env, config, catalog_without_policies(tmp_path))
     assert row["cost_usd"] is None
@@ -104,15 +110,7 @@ def test_pricer_keeps_the_no_price_note_of_an_unreported_usage():
 
 
 async def test_an_azure_answer_without_usage_as_another_vendors_model_says_so(tmp_path, serve_posts):
-    async def handler(request: web.Request) -> web.Response:
-        await request.json()
-        return _completion(False, "DeepSeek-R1")
-
-    env = {
-        "AZURE_OPENAI_API_KEY": KEY,
-        "AZURE_OPENAI_ENDPOINT": await serve_posts(handler) + "/",
-        "AZURE_OPENAI_API_VERSION": "2025-01-01-preview",
-    }
+    env = await _azure_answering_without_usage(serve_posts, False, "DeepSeek-R1")
     config = {"provider": "azure", "model": "gpt-4o"}
     result, row, _ = await one_call(tmp_path, env, config, catalog_without_policies(tmp_path))
     assert row["cost_usd"] is None
@@ -130,15 +128,7 @@ FREE_NOTE = "azure:gpt-4o-mini answered as free-model; priced as free-model, not
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 async def test_an_azure_answer_without_usage_as_a_free_model_keeps_its_note(tmp_path, serve_posts, stream):
-    async def handler(request: web.Request) -> web.Response:
-        await request.json()
-        return _completion(stream, "free-model")
-
-    env = {
-        "AZURE_OPENAI_API_KEY": KEY,
-        "AZURE_OPENAI_ENDPOINT": await serve_posts(handler) + "/",
-        "AZURE_OPENAI_API_VERSION": "2025-01-01-preview",
-    }
+    env = await _azure_answering_without_usage(serve_posts, stream, "free-model")
     config = {"provider": "azure", "model": "gpt-4o-mini", "stream": stream}
     result, row, _ = await one_call(tmp_path, env, config, catalog_without_policies(tmp_path, FREE_PRICES))
     warnings = " | ".join(result.warnings)
