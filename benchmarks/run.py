@@ -97,8 +97,9 @@ def python_ms(code: str, repeats: int, env: dict[str, str] | None = None) -> flo
     return round(statistics.median(times), 1)
 
 
-def startup_ms(repeats: int) -> dict:
-    """Process start -> the answer to MCP initialize over stdio; and `import litellm` the same way."""
+def startup_ms(repeats: int, *, litellm: bool = True) -> dict:
+    """Process start -> the answer to MCP initialize over stdio; and, where ``litellm`` (the LiteLLM rows run, their
+    start-up beside ours), `import litellm` the same way."""
     init = json.dumps(
         {
             "jsonrpc": "2.0",
@@ -160,7 +161,7 @@ def startup_ms(repeats: int) -> dict:
     # server built on it pays before it can answer), so the part that is ours can be read off.
     result["python_ms"] = python_ms("pass", repeats)
     result["import_mcp_server_ms"] = python_ms("import mcp.server.mcpserver", repeats)
-    if have_litellm():
+    if litellm and have_litellm():
         offline = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         result["import_litellm_ms"] = python_ms("import litellm", max(1, repeats // 2), env=offline)
         rss = subprocess.run(
@@ -198,7 +199,14 @@ def main() -> None:
     p.add_argument(
         "--repeats", type=int, default=3, help="runs of every scenario, interleaved; the table shows the medians"
     )
-    p.add_argument("--no-litellm", action="store_true", help="leave out the LiteLLM comparison rows")
+    p.add_argument(
+        "--no-litellm", action="store_true", help="leave out the LiteLLM comparison rows (and its import's timing)"
+    )
+    p.add_argument(
+        "--calls",
+        type=int,
+        help="calls of every scenario with one caller; 4 times as many with 200 callers (default 1000, --quick 100)",
+    )
     p.add_argument("--out", help="default: benchmarks/results/latest.json (--quick: quick.json)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="the upstream delays every answer by this much")
     p.add_argument(
@@ -211,7 +219,11 @@ def main() -> None:
     a = p.parse_args()
     if a.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         p.error("--loop uvloop: uvloop is not installed here (pip install uvloop)")
-    seq_calls, conc_calls, warm = (100, 400, 10) if a.quick else (1000, 4000, 50)
+    if a.calls is not None and a.calls < 1:
+        p.error(f"--calls {a.calls}: give how many calls each scenario makes with one caller, 1 or more")
+    seq_calls, warm = (100, 10) if a.quick else (1000, 50)
+    seq_calls = a.calls or seq_calls
+    conc_calls = 4 * seq_calls
     repeats = 1 if a.quick else a.repeats
     litellm_rows = (
         "not run (--no-litellm)"
@@ -250,7 +262,7 @@ def main() -> None:
                         f"{r['calls_per_s']:>8.0f}/s  cpu {r['cpu_us_per_call']:>7.0f} us/call",
                         flush=True,
                     )
-        memory = run_scenario("full", url, 1000 if a.quick else 10_000, 1, 0, a.loop)["maxrss_mb"]
+        memory = run_scenario("full", url, 10 * seq_calls, 1, 0, a.loop)["maxrss_mb"]
 
     def med(key: str, field: str) -> float:
         return statistics.median(r[field] for r in runs[key])
@@ -271,7 +283,7 @@ def main() -> None:
         .stdout.strip()
         .splitlines()[-1]
     )
-    start = startup_ms(3 if a.quick else 7)
+    start = startup_ms(3 if a.quick else 7, litellm=litellm_rows == "run")
     up_cpu_us = upstream_cpu / max(1, upstream_requests) * 1e6
     targets = {
         "full_cpu_over_floor_us": round(table["full@1"]["cpu_us_per_call"] - table["floor@1"]["cpu_us_per_call"], 1),
@@ -325,6 +337,7 @@ def main() -> None:
         "loadavg_at_end": os.getloadavg()[0],
         "quick": a.quick,
         "repeats": repeats,
+        "calls": seq_calls,
         "upstream_latency_ms": a.latency_ms,
         "litellm_rows": litellm_rows,
         "loop": a.loop,
