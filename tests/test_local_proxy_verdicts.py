@@ -114,6 +114,7 @@ async def test_a_plain_http_server_behind_a_proxy_that_never_answers_names_the_p
     ), said
     assert "the proxy may be what did not answer" in said and "NO_PROXY" in said
     assert "pr0xysecret" not in said
+    assert failure.timeout_s == 0.3  # the read timeout's length, what the local provider's hint compares with
 
 
 async def test_a_plain_http_server_behind_a_proxy_that_takes_no_connection_names_no_tunnel():
@@ -143,6 +144,7 @@ async def test_a_plain_http_server_behind_a_proxy_that_takes_no_connection_names
     assert said.endswith("check the proxy, or add the host to NO_PROXY to connect directly"), said
     assert "pr0xysecret" not in said
     assert not failure.reached and not failure.maybe_billed
+    assert failure.timeout_s == 0.3  # the connect timeout's length, not the read timeout's
 
 
 #: a proxy's own error page (squid's) for a server it could not reach
@@ -152,8 +154,11 @@ SQUID_PAGE = (
 )
 
 
-def bad_gateway(asked: list[bytes]) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-    """A loopback server answering each request with :data:`SQUID_PAGE` under a 502 (``asked``: each request's line)."""
+def bad_gateway(
+    asked: list[bytes], status: bytes = b"502 Bad Gateway"
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A loopback server answering each request with :data:`SQUID_PAGE` under ``status`` (``asked``: each request's
+    line)."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -161,7 +166,7 @@ def bad_gateway(asked: list[bytes]) -> Callable[[asyncio.StreamReader, asyncio.S
         length = re.search(rb"(?im)^content-length: *(\d+)", head)
         await reader.readexactly(int(length[1]) if length else 0)
         writer.write(
-            b"HTTP/1.1 502 Bad Gateway\r\nServer: squid/5.7\r\nContent-Type: text/html;charset=utf-8\r\n"
+            b"HTTP/1.1 " + status + b"\r\nServer: squid/5.7\r\nContent-Type: text/html;charset=utf-8\r\n"
             b"X-Squid-Error: ERR_CONNECT_FAIL 110\r\nConnection: close\r\n"
             + b"Content-Length: %d\r\n\r\n" % len(SQUID_PAGE)
             + SQUID_PAGE
@@ -172,18 +177,28 @@ def bad_gateway(asked: list[bytes]) -> Callable[[asyncio.StreamReader, asyncio.S
     return answer
 
 
-async def test_a_proxys_own_502_page_for_a_lan_server_names_the_proxy_and_no_proxy():
+@pytest.mark.parametrize(
+    ("status", "failure"),
+    [
+        (b"502 Bad Gateway", E.ServerError),
+        (b"503 Service Unavailable", E.ServerError),
+        (b"504 Gateway Timeout", E.ProviderTimeoutError),
+    ],
+)
+async def test_a_proxys_own_gateway_page_for_a_lan_server_names_the_proxy_and_no_proxy(
+    status: bytes, failure: type[E.ProviderError]
+):
     # a plain-http request through HTTP_PROXY to a server on the LAN: a proxy outside the network cannot reach it and
     # answers its own 502 page, which said only "a gateway or proxy in front of the API answered" (the server's own
     # reverse proxy, for all the operator could tell), not HTTP_PROXY, nor NO_PROXY, the fix
     asked: list[bytes] = []
-    proxy = await asyncio.start_server(bad_gateway(asked), "127.0.0.1", 0)
+    proxy = await asyncio.start_server(bad_gateway(asked, status), "127.0.0.1", 0)
     port = proxy.sockets[0].getsockname()[1]
     env = {"HTTP_PROXY": f"http://u:pr0xysecret@127.0.0.1:{port}", "OLLAMA_BASE_URL": "http://ollama.lan.example:11434"}
     transport = Transport(env=env)
     provider = LocalProvider(env, transport)
     try:
-        with pytest.raises(E.ServerError) as info:
+        with pytest.raises(failure) as info:
             async with asyncio.timeout(HANG_GUARD_S):
                 await provider.complete(LLMRequest([Message("user", "hi")]), Target("local", "llama3.1"))
     finally:
@@ -191,7 +206,8 @@ async def test_a_proxys_own_502_page_for_a_lan_server_names_the_proxy_and_no_pro
         proxy.close()
     assert asked == [b"POST http://ollama.lan.example:11434/v1/responses HTTP/1.1"]  # (the proxy itself was asked)
     said = info.value.message
-    assert "HTTP 502: an HTML page, not the API's answer: 'ERROR: The requested URL could not be retrieved'" in said
+    page = "an HTML page, not the API's answer: 'ERROR: The requested URL could not be retrieved'"
+    assert f"HTTP {status[:3].decode()}: {page}" in said, said
     assert (
         f"; it came through the proxy http://127.0.0.1:{port} (from HTTP_PROXY), whose own error page this most likely "
         "is (a proxy outside your network cannot reach a server inside it, as at http://ollama.lan.example:11434/v1): "
