@@ -281,3 +281,19 @@ def test_a_reading_command_says_a_ledger_whose_folder_is_a_file_can_never_be_mad
         ), (argv, captured)
         assert "no ledger" not in captured.out + captured.err, argv
     assert notes.read_text() == "kept\n"
+
+
+def test_doctor_refuses_an_empty_file_at_its_db_beside_a_catalog_it_cannot_load(tmp_path, monkeypatch, capsys):
+    # A catalog that cannot be loaded makes the report without a service, where the ledger is opened apart
+    # (doctor._ledger_refusal): an empty file at a --db typed by hand is refused there too, as every reading command
+    # refuses it, not listed as a ledger that cannot be opened beside the catalog's problem
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()  # (no skills/ in it: a problem of the report, which goes on)
+    monkeypatch.setenv("MAGSAG_CATALOG", str(catalog))
+    assert main(["doctor", "--db", str(tmp_path / "typo.db")]) == 1  # the catalog's problem, reported
+    assert "(none there yet: the first call makes it)" in capsys.readouterr().out
+    (tmp_path / "empty.db").touch()
+    assert main(["doctor", "--db", str(tmp_path / "empty.db")]) == 2
+    err = json.loads(capsys.readouterr().err)["error"]
+    assert err["message"].startswith(f"no ledger at {tmp_path / 'empty.db'}: it is an empty file"), err
+    assert (tmp_path / "empty.db").read_bytes() == b""

@@ -8,6 +8,7 @@ range cannot be sent: it is left out and said to be, as another keyword it has n
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -39,6 +40,14 @@ def test_a_large_bound_a_double_holds_is_kept_exactly():
         {"type": "INTEGER", "minimum": -(10**30), "maximum": 10**30},
         set(),
     )
+
+
+def test_the_largest_double_is_a_bound_kept_and_one_past_it_is_left_out():
+    # the edge of a double's range, as an integer: the largest finite double is one, kept as it is; one more is past it
+    largest = int(sys.float_info.max)
+    assert gemini_schema({"type": "integer", "maximum": largest}) == ({"type": "INTEGER", "maximum": largest}, set())
+    assert gemini_schema({"type": "integer", "minimum": -largest}) == ({"type": "INTEGER", "minimum": -largest}, set())
+    assert gemini_schema({"type": "integer", "maximum": largest + 1}) == ({"type": "INTEGER"}, {"maximum"})
 
 
 def test_an_integer_enum_far_apart_is_its_range_narrowed_and_said_to_be():
