@@ -421,3 +421,41 @@ def test_a_loop_that_awaited_the_load_is_not_kept_alive_by_it(fresh_load: Load):
     assert price_data._loading is not None and price_data._loading.done() and not price_data.under_way
     gc.collect()
     assert loops[0]() is None
+
+
+@pytest.mark.parametrize("gone", ["cancelled", "its loop closed"])
+def test_a_caller_gone_before_the_load_ends_is_woken_by_nothing(
+    fresh_load: Load, caplog: pytest.LogCaptureFixture, gone: str
+):
+    # A caller of loaded() cancelled while the load runs, or whose loop closed since: the load's end wakes no one, and
+    # says nothing. Setting the cancelled caller's future raised InvalidStateError in its loop's callback, and calling
+    # into a closed loop raised RuntimeError in the loading thread (concurrent.futures logs a callback's error)
+    release = threading.Event()
+    fresh_load.during = lambda: release.wait(60.0)  # (a hang guard: set once the caller is gone)
+    troubles: list[dict[str, Any]] = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda _loop, context: troubles.append(context))
+
+    async def wait_then_go() -> None:
+        price_data.start_loading()
+        waiting = asyncio.create_task(price_data.loaded())
+        await asyncio.sleep(0)  # (one turn: the task runs up to its await of the load, which the loader holds)
+        assert price_data.under_way and not waiting.done()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        if gone == "cancelled":
+            release.set()
+            # woken as the load ends, after the cancelled caller's wake-up (the load's callbacks run in their order)
+            await price_data.loaded()
+
+    try:
+        loop.run_until_complete(wait_then_go())
+    finally:
+        loop.close()
+    release.set()
+    asyncio.run(price_data.loaded())  # (the load's callbacks have all run once a later caller is woken)
+    assert price_data._loading is not None and price_data._loading.done() and not price_data.under_way
+    assert troubles == []
+    assert [r.getMessage() for r in caplog.records if r.name == "concurrent.futures"] == []
+    del loop  # (kept until here: a loop gone is not called into at all)
