@@ -142,6 +142,10 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
                 if kind == "int_parsing"
                 else ' that is no number (a number as text, "0.5", is taken)'
             )
+        if isinstance(value, str) and all(e.startswith("one of ") for e in expected if e):
+            # a word outside a choice of words (a status of 'bogus'): "got a string" alone, when every choice is one,
+            # read as the wrong type. The word is not quoted back: it may be a key pasted into the wrong place
+            got += " that is none of them"
         said = f"{where}: expected {' or '.join(dict.fromkeys(expected))}, got {got}"  # type: ignore[arg-type]
         # what the model says such a value there meant (a list of models for preferred_model: a model and its
         # fallbacks)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, StrictBool
 
 from .argument_parts import MODEL_LENGTH, NOT_BOOL_NUMBER, MaxTokens, ModelName, _In
-from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider
+from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider, provider_value_hint
 
 
 class TargetArg(_In):
@@ -23,6 +23,11 @@ class TargetArg(_In):
         description="vendor parameters for this target",
         repr=False,  # (a credential param, api_key or gateway_auth, was shown whole: see Target.__repr__)
     )
+
+    @staticmethod
+    def value_hint(field: str, value: Any) -> str | None:
+        """What a provider it refuses was written for (see :mod:`.arguments`): the name meant, or compat."""
+        return provider_value_hint(field, value)
 
     @classmethod
     def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
@@ -129,6 +134,11 @@ class ModelConfigArg(_In):
         from .arguments import vendor_parameter_hint
 
         return vendor_parameter_hint(key, [f.alias or name for name, f in cls.model_fields.items()])
+
+    @staticmethod
+    def value_hint(field: str, value: Any) -> str | None:
+        """What a provider it refuses was written for (as :class:`TargetArg`'s)."""
+        return provider_value_hint(field, value)
 
     def as_payload(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, by_alias=True)

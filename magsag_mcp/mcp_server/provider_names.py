@@ -68,6 +68,25 @@ Provider = Annotated[
     BeforeValidator(_provider_name),
 ]
 
+
+def provider_value_hint(field: str, value: Any) -> str | None:
+    """What a provider the tools' arguments refuse was written for (see :mod:`.arguments`), as the service's own
+    refusal of it says (:func:`magsag_mcp.providers.canonical_provider`, which the Python API and the CLI answer
+    with): a misspelt name or alias (``opnai``, ``olama``) the one it means, else a vendor with no provider of its
+    own (Mistral, Groq, OpenRouter) compat. Before, a tool said only "expected one of ..., got a string"."""
+    if field != "provider" or not isinstance(value, str):
+        return None
+    from ..providers import meant_provider  # (at a refusal only: building the schemas imports no provider)
+
+    close = meant_provider(value)
+    if close:
+        return f"did you mean {close!r}?"
+    return (
+        "a vendor not listed (Mistral, Groq, OpenRouter, ...) that speaks OpenAI's API is compat: any "
+        "OpenAI-compatible endpoint, at MAGSAG_COMPAT_BASE_URL, which the server's operator sets"
+    )
+
+
 # model_config's and each fallback's: a model choosing them reads every field's description
 PROVIDER_FIELD = Field(
     None,

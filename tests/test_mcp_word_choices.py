@@ -1,0 +1,69 @@
+"""An argument that takes one of a few words (a status filter, a provider), given another word, from a client's
+view: the refusal says the word is not among them, and for a provider, where a vendor that is not listed is served."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mcp.client import Client
+
+from magsag_mcp.mcp_server import build_server
+from tests.mcp_tools_helpers import CATALOG, ENV, error_of
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_scripts")]
+
+
+@pytest.fixture
+async def client(db: Path):
+    async with Client(build_server(catalog=CATALOG, db=db, env=ENV)) as c:
+        yield c
+
+
+async def test_a_word_outside_the_choices_is_said_to_be_none_of_them(client: Client):
+    """A status of 'bogus' was answered "expected one of 'ok', ..., got a string": it was a string, as every choice
+    is, and a model read that its type was wrong. The word itself is still not quoted back (it may be a key pasted
+    into the wrong place)."""
+    for tool in ("query_runs", "summarize_usage", "daily_usage"):
+        err = error_of(await client.call_tool(tool, {"filters": {"status": "bogus"}}))
+        message = err["message"]
+        assert (
+            "filters.status: expected one of 'ok', 'error', 'policy_denied', 'budget_exceeded', 'cancelled' or "
+            "'running', got a string that is none of them" in message
+        ), message
+        assert "bogus" not in message
+    # a word near one of them is still told the one it means
+    err = error_of(await client.call_tool("query_runs", {"filters": {"status": "failed"}}))
+    assert "got a string that is none of them (did you mean 'error'?)" in err["message"]
+
+
+@pytest.mark.parametrize("vendor", ["mistral", "groq", "openrouter"])
+async def test_a_vendor_not_listed_as_a_provider_is_pointed_to_compat(client: Client, vendor: str):
+    """The Python API and `magsag invoke` answer model_config.provider 'mistral' with "unknown provider 'mistral'; use
+    one of: ... (compat: any OpenAI-compatible endpoint, at MAGSAG_COMPAT_BASE_URL)"; the MCP tools answered "expected
+    one of 'anthropic', ..., got a string", which left a model no way to reach the vendor it was asked to use. In
+    model_config and in a fallback alike, each tool that takes one."""
+    calls = [
+        ("invoke_skill", {"model_config": {"model": "mistral-large-latest", "provider": vendor}}, "model_config"),
+        ("explain_route", {"model_config": {"fallbacks": [{"model": "m", "provider": vendor}]}}, "model_config"),
+        ("check_budget", {"model_config": {"provider": vendor}}, "model_config"),
+    ]
+    for tool, args, _ in calls:
+        err = error_of(
+            await client.call_tool(
+                tool,
+                {"skill_id": "skill.analysis", "payload": {"data": "x"}, **args}
+                if tool != "check_budget"
+                else {"skill": "skill.analysis", **args},
+            )
+        )
+        message = err["message"]
+        assert "provider: expected one of" in message, message
+        assert "compat" in message and "MAGSAG_COMPAT_BASE_URL" in message and "OpenAI-compatible" in message, message
+
+
+async def test_a_misspelt_provider_is_told_the_one_it_means_not_compat(client: Client):
+    for written, meant in (("opnai", "openai"), ("antropic", "anthropic"), ("olama", "ollama")):
+        args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"provider": written}}
+        message = error_of(await client.call_tool("invoke_skill", args))["message"]
+        assert f"(did you mean {meant!r}?)" in message and "MAGSAG_COMPAT_BASE_URL" not in message, message
