@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .text import NAME_MAX
-from .zone_offsets import offset_hint
+from .zone_offsets import abbreviation_hint, offset_hint
 
 #: where a caller finds each skill's payload fields and input schema, on every surface
 SKILL_FIELDS_LISTED = "list_skills, `magsag catalog skills --json` and skills.list() show each skill's input_schema"
@@ -452,5 +452,7 @@ def zone_hint(name: object) -> str:
     if offset is not None:
         sign, hours, minutes = offset.groups()
         return offset_hint(sign, hours, minutes)
+    if isinstance(name, str) and (abbreviation := abbreviation_hint(name)):
+        return abbreviation
     meant = meant_zone(name)
     return f" (did you mean {meant!r}?)" if meant else ""

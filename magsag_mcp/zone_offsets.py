@@ -1,12 +1,52 @@
 """What a time zone written as an offset from UTC ('GMT+3', '+05:30') is told: its IANA name (Etc/GMT, the sign the
-other way round), or the places on it (from tzdata's tables of zones) for an offset with no Etc name."""
+other way round), or the places on it (from tzdata's tables of zones) for an offset with no Etc name; and one written
+as a clock's abbreviation ('PST', 'IST') the IANA zones it is said for."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-__all__ = ["offset_hint"]
+__all__ = ["abbreviation_hint", "offset_hint"]
+
+
+#: abbreviations people (and models) write for a zone that IANA has no zone of that name for, each with the zones it is
+#: said for and where. (EST, MST, HST, CET, EET, WET are IANA zones of their own, and are taken as written.)
+_ABBREVIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    **dict.fromkeys(("PST", "PDT", "PT"), (("America/Los_Angeles", "US Pacific time"),)),
+    **dict.fromkeys(("MDT", "MT"), (("America/Denver", "US Mountain time"),)),
+    **dict.fromkeys(("CST", "CDT", "CT"), (("America/Chicago", "US Central time"), ("Asia/Shanghai", "China"))),
+    **dict.fromkeys(("EDT", "ET"), (("America/New_York", "US Eastern time"),)),
+    **dict.fromkeys(("AKST", "AKDT"), (("America/Anchorage", "Alaska"),)),
+    "BST": (("Europe/London", "the UK"),),
+    "IST": (("Asia/Kolkata", "India"), ("Europe/Dublin", "Ireland"), ("Asia/Jerusalem", "Israel")),
+    "CEST": (("Europe/Berlin", "Central Europe, or the city's own zone: Europe/Paris, Europe/Madrid, ..."),),
+    "EEST": (("Europe/Athens", "Eastern Europe, or the city's own zone: Europe/Helsinki, Europe/Kyiv, ..."),),
+    "WEST": (("Europe/Lisbon", "Portugal"),),
+    "JST": (("Asia/Tokyo", "Japan"),),
+    "KST": (("Asia/Seoul", "Korea"),),
+    "SGT": (("Asia/Singapore", "Singapore"),),
+    "HKT": (("Asia/Hong_Kong", "Hong Kong"),),
+    **dict.fromkeys(
+        ("AEST", "AEDT"), (("Australia/Sydney", "Australia's east coast; Queensland: Australia/Brisbane"),)
+    ),
+    "AWST": (("Australia/Perth", "Western Australia"),),
+    **dict.fromkeys(("NZST", "NZDT"), (("Pacific/Auckland", "New Zealand"),)),
+    "BRT": (("America/Sao_Paulo", "Brazil"),),
+}
+
+
+def abbreviation_hint(name: str) -> str:
+    """`` (PST is an abbreviation, not an IANA zone: 'America/Los_Angeles' (US Pacific time))`` for a zone written as
+    a clock's abbreviation (:data:`_ABBREVIATIONS`), else ``""``: 'PST' was told only to use an IANA name. The zone
+    keeps summer time as the abbreviation's place does, so a day's report is that place's day all year."""
+    zones = _ABBREVIATIONS.get(name.strip().upper())
+    if not zones:
+        return ""
+    named = [f"{zone!r} ({where})" for zone, where in zones]
+    said = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
+    several = ", and is said for several" if len(zones) > 1 else ""
+    return f" ({name.strip().upper()} is an abbreviation, not an IANA zone{several}: {said})"
 
 
 def offset_hint(sign: str, hours: str, minutes: str | None, now: float | None = None) -> str:

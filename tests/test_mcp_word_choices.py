@@ -67,3 +67,17 @@ async def test_a_misspelt_provider_is_told_the_one_it_means_not_compat(client: C
         args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"provider": written}}
         message = error_of(await client.call_tool("invoke_skill", args))["message"]
         assert f"(did you mean {meant!r}?)" in message and "MAGSAG_COMPAT_BASE_URL" not in message, message
+
+
+async def test_a_time_zone_written_as_its_abbreviation_is_told_the_iana_zone(client: Client):
+    """timezone 'PST' (a model's, or a person's, way of writing it) was answered "unknown time zone 'PST'; use an IANA
+    name such as 'UTC' or 'Europe/Berlin'", naming no zone of the place meant; an abbreviation of several places
+    names each. The policy's timezone and the CLI's --timezone read the same words (zones.zone_problem)."""
+    from magsag_mcp.zones import zone_problem
+
+    for tool in ("summarize_usage", "daily_usage", "query_runs"):
+        message = error_of(await client.call_tool(tool, {"timezone": "PST"}))["message"]
+        assert "'America/Los_Angeles' (US Pacific time)" in message, message
+    said = zone_problem("ist")
+    assert said is not None and "'Asia/Kolkata' (India), 'Europe/Dublin' (Ireland) or 'Asia/Jerusalem'" in said
+    assert zone_problem("EST") is None  # an IANA zone of its own (UTC-5 all year), taken as written
