@@ -127,3 +127,60 @@ def test_once_the_registry_is_loaded_the_targets_answers_import_nothing_more(mon
     monkeypatch.undo()
     assert answers == [(True, "local"), (False, "openai"), (True, "azure")]
     assert imports == []
+
+
+TOKENS_SCRIPT = """
+import json, os, sys
+from magsag_mcp.startup import package_init_deferred
+package_init_deferred("magsag_mcp.providers")  # as the server's start defers it
+import magsag_mcp.mcp_server.__main__ as main
+from magsag_mcp.mcp_server.server_settings import start_checks
+from magsag_mcp.mcp_server.server import build_server
+from magsag_mcp.mcp_server.http import http_app
+args = main.build_parser().parse_args(["--transport", "http", "--port", "0", "--db", ":memory:"])
+checks = start_checks(args, {"MAGSAG_MCP_TOKENS_FILE": sys.argv[1]})
+gate = checks.gate
+server = build_server(db=":memory:", agent=checks.agent)
+http_app(server, host=args.host, port=8765, token=gate.token, clients=gate.clients, metrics=gate.metrics,
+         token_file=gate.token_file)
+heavy = sorted(m for m in ("aiohttp", "magsag_mcp.transport", "magsag_mcp.providers.endpoint",
+                           "magsag_mcp.mcp_server.tools", "magsag_mcp.mcp_server.models") if m in sys.modules)
+made = "_tools" in vars(server._tool_manager)
+described = {t.name: t.parameters["properties"]["agent"]["description"]
+             for t in server._tool_manager.list_tools() if "agent" in t.parameters.get("properties", {})}
+print(json.dumps({"refused": checks.refused, "agents": [c.agent for c in gate.clients], "heavy": heavy,
+                  "made": made, "described": described}))
+"""
+
+
+def test_a_token_per_client_is_read_and_checked_at_start_and_the_tools_made_at_the_first_request(tmp_path):
+    # start87: MAGSAG_MCP_TOKENS_FILE's tokens were checked for a placeholder through the providers' endpoint module,
+    # which imported the transport and aiohttp (some 110 modules), and the HTTP app made every tool (some thirty more)
+    # to say in their agent argument that each client is held to its token's agent: all before `initialize`. The file
+    # is still read and every line checked at start; the tools say the same, made when first asked for.
+    tokens = tmp_path / "tokens"
+    tokens.write_text("ops Fh3kQ8wZx2Nr7mTb5vLc9pJqW4eR6tYu\nbilling pV4nR8xK2wM6qT9bZ3cL7yHsD1fG5hJk\n")
+    tokens.chmod(0o600)
+    out = subprocess.run(
+        [sys.executable, "-c", TOKENS_SCRIPT, str(tokens)], capture_output=True, text=True, timeout=120
+    )  # (a hang guard, not a timing assertion)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert (seen["refused"], seen["agents"], seen["heavy"], seen["made"]) == ([], ["ops", "billing"], [], False), seen
+    said = "this server records every call as the agent of your client's token: leave agent out"
+    assert seen["described"] and all(
+        text == said or text.startswith("default the agent of your client's token")
+        for text in seen["described"].values()
+    ), seen
+    assert seen["described"]["check_budget"].startswith("default the agent of your client's token"), seen
+    # a placeholder token is still refused at start, naming its line
+    tokens.write_text("ops Fh3kQ8wZx2Nr7mTb5vLc9pJqW4eR6tYu\nbilling sk-your-token...\n")
+    again = subprocess.run(
+        [sys.executable, "-c", TOKENS_SCRIPT.split("gate = checks.gate")[0] + "print(json.dumps(checks.refused))",
+         str(tokens)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    refused = json.loads(again.stdout.splitlines()[-1])
+    assert len(refused) == 1 and "line 2 of the file MAGSAG_MCP_TOKENS_FILE names" in refused[0], refused
+    assert "placeholder" in refused[0], refused

@@ -44,7 +44,7 @@ def unauthorized(header: str | None, per_client: bool = False) -> str:
     'Authorization: Bearer <token>'") left a user whose client sent a token looking at a header it did send: the
     examples' placeholder (``Bearer your-MAGSAG_MCP_TOKEN``, VS Code's ``${input:...}`` where the client did not fill
     it in), the token without its scheme, or a stale token, each of which has its own fix."""
-    from ..providers.endpoint import not_a_whole_key  # (on a refusal only: the server's start does without it)
+    from ..key_placeholders import not_a_whole_key  # (on a refusal only: the server's start does without it)
 
     scheme, _, credential = (header or "").strip().partition(" ")
     credential = credential.strip()

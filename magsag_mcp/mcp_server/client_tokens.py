@@ -153,7 +153,7 @@ def _check_agent(agent: str, where: str) -> None:
 
 
 def _check_token(token: str, where: str) -> None:
-    from ..providers.endpoint import not_a_whole_key
+    from ..key_placeholders import not_a_whole_key
 
     if not_a_whole_key(token) or token.startswith(("${", "<")):
         raise ConfigError(f"{where}: its token is a placeholder (an example's); write a token there: {NEW_TOKEN}")

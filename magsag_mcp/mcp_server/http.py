@@ -225,14 +225,15 @@ def http_app(
     check_metrics_token(host, metrics, token, [client.token for client in clients])
     tokens = Tokens(token, tuple(clients))
     reloaded, scrape_reloaded = reloaded_token_files(token_file, tokens, host, pinned, metrics)
-    if clients:
-        from .tool_schemas import pin_agent_arguments
-
-        pin_agent_arguments(None, server._tool_manager.list_tools(), per_client=True)
     for secret in (token, metrics.token, *(client.token for client in clients)):
         register_secret(secret)
     server_state(server).network_callers = True
+    # (before the tools are made: their agent argument then says each client is held to its token's agent)
     server_state(server).client_tokens = bool(clients)
+    if clients and "_tools" in vars(server._tool_manager):  # made already (asked for before the app was built)
+        from .tool_schemas import pin_agent_arguments
+
+        pin_agent_arguments(None, server._tool_manager.list_tools(), per_client=True)
     security = security_settings(host, port, allow_hosts)
     join_header_traces(server)
     app: ASGIApp = server.streamable_http_app(

@@ -394,7 +394,9 @@ class MagsagTools:
     def tools(self, *, fresh: bool = False) -> list[Tool]:
         """The tools, their schemas read from ``tool_schemas.json`` (``fresh``: generated from the models)."""
         known = {} if fresh else stored()
-        return pin_agent_arguments(self.state.agent, [
+        # (a token per client: made on the first request, not as the HTTP app is built, whose start needs no tool)
+        per_client = self.state.client_tokens
+        return pin_agent_arguments(self.state.agent, per_client=per_client, tools=[
             make_tool(
                 self.list_skills,
                 M.ListSkillsArgs,

@@ -12,17 +12,11 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ..errors import AuthenticationError, register_secret
+from ..key_placeholders import not_a_whole_key as not_a_whole_key  # (asked by name here: a test counts its calls)
 from ..transport import Timeouts
 from ..types import Target
 from .base_urls import register_path_tokens
 from .wire_format import WireFormat
-
-#: what the users' guide and the examples write where a key goes ("sk-...", "sk-ant-...", "...", "sk-your-openai-key",
-#: "YOUR_API_KEY", "<your-key>"), and a key shown shortened ("sk-proj-abc...wxyz"): no vendor's key holds '...',
-#: nor is "your" followed by words alone. Sent, it would cost a round trip to be refused with a 401, and
-#: `magsag doctor` would call the provider ready.
-_YOUR_KEY = re.compile(r"(?i)(sk-(ant-)?)?<?your[-_ ][a-z_ -]*>?")
-
 
 #: The beginnings of keys that one issuer alone gives, what such a key is, and where it goes: a key so begun, set for
 #: another vendor's own API, would cost a round trip to be refused with a 401 (and `magsag doctor` called the provider
@@ -35,11 +29,6 @@ ISSUED_KEYS: tuple[tuple[str, str, str], ...] = (
     ("AIza", "a Google API key", "GEMINI_API_KEY"),
     ("sk-or-", "an OpenRouter key", "MAGSAG_COMPAT_API_KEY, with MAGSAG_COMPAT_BASE_URL=https://openrouter.ai/api/v1"),
 )
-
-
-def not_a_whole_key(value: str) -> bool:
-    """Whether ``value``, set where a key goes, is a placeholder copied from an example rather than a key."""
-    return "..." in value or "\u2026" in value or _YOUR_KEY.fullmatch(value.strip()) is not None
 
 
 #: what a key is found wrapped in where a key variable is set from a file or a header: its quotes (a line
