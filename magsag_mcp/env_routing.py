@@ -95,6 +95,19 @@ def env_model_refused(
     (``opneai:gpt-4o``: ``set MAGSAG_MODEL=openai:gpt-4o``, finished: ``Opneai:GPT-4o`` is told ``openai:gpt-4o``, not
     a value the next check refuses for its case), as a model written in another case is told it."""
     said = f"MAGSAG_MODEL={model!r}: {refused.message}"
+    if provider and (head := misspelt_provider(model)) is not None:
+        # beside a provider (MAGSAG_PROVIDER=openai, MAGSAG_MODEL=opneai:gpt-4o): said in the settings' words
+        meant, rest = refused.details.get("provider", provider), refused.details.get("model", "")
+        fix = (
+            f"set MAGSAG_MODEL={rest}"
+            if meant == provider
+            else f"set MAGSAG_PROVIDER={meant} and MAGSAG_MODEL={rest}, or MAGSAG_MODEL={meant}:{rest} alone"
+        )
+        return ConfigError(
+            f"MAGSAG_MODEL={model!r} begins with {head!r}, which names no provider"
+            f"{f' (did you mean {_meant(head)!r}?)' if _meant(head) else ''}, and the provider is {provider!r}: "
+            f"calls would send {model!r} to {provider} as the model's name; {fix}"
+        )
     head = None if provider else misspelt_provider(model)
     meant = _meant(head) if head is not None else None
     if meant is None:
@@ -171,6 +184,23 @@ def model_of_another(
     return None if inferred == provider else inferred
 
 
+def slashed_provider(
+    env: Mapping[str, str], provider: str | None, model: str, base_url: str | None = None
+) -> tuple[str, str] | None:
+    """The model ``model`` names after a provider's name and a slash (``openai/gpt-4o``, a gateway's way of naming
+    it), where ``provider`` is a vendor called at its own API, which takes no such name: sent, it came back as the
+    vendor's 404. None otherwise: a hosting provider or a gateway (at ``base_url`` or the vendor's base URL variable)
+    takes the name as it is. Found: the provider the slash follows and the model after it."""
+    if not provider or provider not in _VENDOR_BASE_URL or _at_a_gateway(env, provider, base_url):
+        return None
+    from .targets import _prefixes
+
+    head, slash, rest = model.strip().partition("/")
+    if not (slash and rest.strip() and head.strip().lower() in _prefixes()):
+        return None
+    return canonical_provider(head.strip()), rest.strip()
+
+
 def check_env_pair(
     env: Mapping[str, str], provider: str | None, model: str, named: Callable[[], Iterable[Target]] | None = None
 ) -> None:
@@ -180,6 +210,22 @@ def check_env_pair(
     which setting to change, where a cost limit would have refused the target as of no known price, saying to price
     it, and a policy without one would have sent it and come back with the vendor's 404. ``named``: the catalog's
     targets, for the model a capitalised misspelling nearly is (read only for one: see :func:`in_another_case`)."""
+    if (slashed := slashed_provider(env, provider, model)) is not None:
+        named_provider, bare = slashed
+        fix = (
+            f"set MAGSAG_MODEL={bare}"
+            if named_provider == provider
+            else f"set MAGSAG_PROVIDER={named_provider} and MAGSAG_MODEL={bare}, or "
+            f"MAGSAG_MODEL={named_provider}:{bare} alone"
+        )
+        raise ConfigError(
+            f"MAGSAG_MODEL={model!r} names its model after a provider and a slash, a gateway's way, and "
+            f"MAGSAG_PROVIDER={provider!r} calls {provider}'s own API, which would be sent the whole text as the "
+            f"model's name: {fix} (or point {_VENDOR_BASE_URL[provider][0]} at the gateway that "
+            "names models so)",
+            provider=provider,
+            model=model,
+        )
     inferred = model_of_another(env, provider, model)
     if inferred is None:
         _check_env_model_case(env, provider, model, named)
@@ -288,6 +334,15 @@ def check_call_target(
         raise PayloadError(
             f"{where}: {target.model!r} is no {target.provider} model: {target.provider}'s API takes model names as "
             f"written, case by case; did you mean {meant!r}?",
+            provider=target.provider,
+            model=target.model,
+        )
+    if (slashed := slashed_provider(env, target.provider, target.model, target.base_url)) is not None:
+        raise PayloadError(
+            f"{where}: {target.model!r} names its model after a provider and a slash, a gateway's way, and provider "
+            f"{target.provider!r} calls {target.provider}'s own API, which would be sent the whole text as the "
+            f"model's name: write model {slashed[1]!r} with provider {slashed[0]!r}, or give the base_url of the "
+            "gateway that names models so",
             provider=target.provider,
             model=target.model,
         )

@@ -295,6 +295,8 @@ def parse_target(spec: str | Mapping[str, Any], *, by_call: bool = False) -> Tar
                     f"drop one of them (e.g. model {prefixed[1]!r} with provider {kept!r})"
                 )
             model = prefixed[1]
+        elif (head := misspelt_provider(model)) is not None:
+            raise _misspelt_prefix_refused(provider, model, head)
     else:
         provider = parse_target(model).provider if ":" in model else infer_provider(model)
         if ":" in model and parse_target(model).model != model:
@@ -332,6 +334,27 @@ def check_base_url_length(base_url: str) -> None:
             "and its API's path, e.g. http://localhost:11434",
             max_length=URL_MAX,
         )
+
+
+def _misspelt_prefix_refused(provider: str, model: str, head: str) -> ConfigError:
+    """A target giving ``provider`` whose ``model`` begins with a misspelt provider's name (``{"provider": "openai",
+    "model": "opneai:gpt-4o"}``, ``MAGSAG_PROVIDER=openai`` with ``MAGSAG_MODEL=opneai:gpt-4o``): the provider was
+    given, so the whole text went to it as the model's name, for the vendor's 404 (or, under a cost limit, a refusal
+    as of no known price). Its details carry the provider and model meant, for a setting's fix
+    (:func:`~.env_routing.env_model_refused`)."""
+    from .providers import meant_provider
+
+    rest = model.partition(":")[2].strip()
+    meant = meant_provider(head)
+    kept = _kept_provider(provider, meant, rest) if meant is not None else provider
+    nearly = f" (did you mean {meant!r}?)" if meant is not None else ""
+    return ConfigError(
+        f"model {model!r} begins with {head!r}, which names no provider{nearly}, and the provider is given "
+        f"apart ({provider!r}): it would go to {provider} as the model's name; write model {rest!r} with provider "
+        f"{kept!r}",
+        provider=kept,
+        model=rest,
+    )
 
 
 def _kept_provider(given: str, named: str, model: str) -> str:

@@ -79,6 +79,8 @@ BAD = [
         "which MAGSAG_PROVIDER='openai' cannot serve",
     ),
     ({"MAGSAG_MODEL": "opnai:gpt-4o"}, "did you mean 'openai'?"),
+    ({"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": "opneai:gpt-4o"}, "as the model's name; set MAGSAG_MODEL=gpt-4o"),
+    ({"MAGSAG_PROVIDER": "openai", "MAGSAG_MODEL": "openai/gpt-4o"}, "as the model's name: set MAGSAG_MODEL=gpt-4o"),
     ({"MAGSAG_MODEL": "anthropic/claude-3-5-sonnet-20241022"}, "'anthropic:claude-3-5-sonnet-20241022'"),
     ({"MAGSAG_ALLOWED_BASE_URLS": "openai:https://proxy.example.com"}, "is not provider=URL"),
     ({"MAGSAG_ALLOWED_BASE_URLS": "opnai=https://proxy.example.com"}, "did you mean 'openai'?"),
