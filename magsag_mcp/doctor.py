@@ -8,8 +8,9 @@ as for any problem it finds. Only what needs the loaded catalog (the skills no c
 targets ``MAGSAG_PROVIDER`` / ``MAGSAG_MODEL`` leave a skill) is left out, and a note says so. A setting that magsag-mcp
 refuses as it opens (``MAGSAG_CALL_DEADLINE=abc``, which stops every other command, exit 2) is a problem of the report
 too: each one is listed with its fix, and the rest of the report takes its default. So is a ledger that cannot be
-opened (a file that is no SQLite database, a ledger a newer magsag-mcp migrated): its refusal is a problem, and the
-report is built as for a catalog that cannot be loaded, from what needs neither.
+opened (a file that is no SQLite database, a ledger a newer magsag-mcp migrated): its refusal is a problem, and every
+other check is made all the same, the catalog's included (the service opens without the ledger for the report); with
+the catalog unloadable too, the report is built from what needs neither.
 """
 
 from __future__ import annotations
@@ -55,8 +56,16 @@ async def diagnose(
     for name in refused:  # each is a problem of the report; the rest is diagnosed as if it were unset
         del env[name]
     try:
+        # a ledger that cannot be opened leaves the service open without it: the catalog's checks are made all the
+        # same (they were left out, and a note said so, as for a catalog that cannot be loaded)
         service = await Service.open(
-            catalog=catalog, db=db, env=env, create_ledger=False, empty_ledger_ok=not db, reading=True
+            catalog=catalog,
+            db=db,
+            env=env,
+            create_ledger=False,
+            empty_ledger_ok=not db,
+            reading=True,
+            ledger_refusal_kept=True,
         )
     except (CatalogError, LedgerError) as exc:  # (a catalog is loaded first: with both bad, its error is the one)
         if isinstance(exc, NoLedger):  # (an empty file at a --db typed by hand: refused, as reading commands do)
@@ -65,6 +74,9 @@ async def diagnose(
     else:
         async with service:
             report = service.doctor()
+            if service.unopened_ledger is not None:
+                report["problems"].append(service.unopened_ledger)
+                report["notes"] += _unchecked_notes(service.catalog.root, service.ledger.path, False, True)
             if probe:
                 report["reachable"] = await service.probe()
                 report["probe_failed"] = service.probe_failures(report["reachable"])
@@ -165,10 +177,10 @@ def _unchecked_notes(root: Path, ledger_path: Path, catalog_failed: bool, ledger
             f"the catalog at {root} cannot be loaded, so magsag-mcp cannot start and every call fails until the "
             f"problems listed are fixed; {unchecked}"
         )
-    if ledger_failed:
+    if ledger_failed:  # (the catalog is checked all the same where it loaded: see diagnose)
         notes.append(
             f"the ledger at {ledger_path} cannot be opened, so magsag-mcp cannot start and every call and report "
-            f"fails until the problem listed is fixed; {unchecked}"
+            f"fails until the problem listed is fixed{f'; {unchecked}' if catalog_failed else ''}"
         )
     return notes
 

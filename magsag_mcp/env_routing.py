@@ -210,7 +210,7 @@ def check_env_pair(
     which setting to change, where a cost limit would have refused the target as of no known price, saying to price
     it, and a policy without one would have sent it and come back with the vendor's 404. ``named``: the catalog's
     targets, for the model a capitalised misspelling nearly is (read only for one: see :func:`in_another_case`)."""
-    if (slashed := slashed_provider(env, provider, model)) is not None:
+    if provider and (slashed := slashed_provider(env, provider, model)) is not None:
         named_provider, bare = slashed
         fix = (
             f"set MAGSAG_MODEL={bare}"

@@ -32,12 +32,30 @@ log = redacting_logger("magsag_mcp.service")
 _DROPPED_CLOSES: set[asyncio.Task[None]] = set()
 
 
+async def _opened(ledger: Any, refusal_kept: bool) -> str | None:
+    """Open ``ledger``; with ``refusal_kept``, why it cannot be opened (its refusal's message, with its fix) in place of
+    the error, or None once it is open. An empty file at a path typed by hand (``NoLedger``) is refused all the same,
+    as every reading command refuses it."""
+    from .errors import LedgerError
+    from .ledger.problems import NoLedger
+
+    try:
+        await ledger.open()
+    except LedgerError as exc:
+        if not refusal_kept or isinstance(exc, NoLedger):
+            raise
+        return exc.message
+    return None
+
+
 class Lifecycle:
     """Mixed into :class:`~magsag_mcp.service.Service`, which sets these in its ``__init__``."""
 
     transport: Transport
     ledger: Any
     governance: Any
+    #: why the ledger could not be opened, where the service was opened without it (``ledger_refusal_kept``)
+    unopened_ledger: str | None = None
     _kept: KeptRecords
     _calls: dict[asyncio.Task[Any], int]
     _drained: asyncio.Event | None
@@ -80,15 +98,19 @@ class Lifecycle:
         empty_ledger_ok: bool = False,
         reading: bool = False,
         settings_home: str | None = None,
+        ledger_refusal_kept: bool = False,
     ) -> Opening[Self]:
         """``svc = await Service.open(...)``, or ``async with Service.open(...) as svc:`` (closed on leaving).
         ``network_callers``: calls come from other machines (the MCP server over HTTP); see :mod:`.call_urls`.
         ``create_ledger=False``: what reading commands open (see :class:`~.ledger.Ledger`'s ``create``), and
         ``empty_ledger_ok`` what takes an empty file there for no ledger yet (its ``blank_is_absent``); ``reading``:
         what only reads the ledger (a report, doctor, a plan), which reads one on a full disk (its ``reading``);
-        ``settings_home``: where a missing key is to be set, as its fix says it, when not "in the environment"."""
+        ``settings_home``: where a missing key is to be set, as its fix says it, when not "in the environment";
+        ``ledger_refusal_kept``: a ledger that cannot be opened (no SQLite file, a newer magsag-mcp's) leaves the
+        service open without it, its refusal in ``unopened_ledger``, for ``magsag doctor`` to check the catalog all
+        the same (it makes no call; no other caller may use a service so opened)."""
         args = (catalog, db, env, transport, retry, network_callers, create_ledger, empty_ledger_ok, reading)
-        return Opening(lambda: cls._open(*args, settings_home))
+        return Opening(lambda: cls._open(*args, settings_home, ledger_refusal_kept))
 
     @classmethod
     async def _open(
@@ -103,6 +125,7 @@ class Lifecycle:
         empty_ledger_ok: bool = False,
         reading: bool = False,
         settings_home: str | None = None,
+        ledger_refusal_kept: bool = False,
     ) -> Self:
         from .governance import Governance, load_policies
         from .ledger import Ledger, default_db_path
@@ -135,7 +158,7 @@ class Lifecycle:
             blank_is_absent=empty_ledger_ok,
             reading=reading,
         )
-        await ledger.open()
+        unopened = await _opened(ledger, ledger_refusal_kept)
         # Reservations must outlive the longest call, or a slow call's reservation could expire mid-call.
         governance = Governance(policies, ledger, pricer, call_deadline=retry.deadline, env=env, served=pricer.served)
         service = cls(
@@ -150,6 +173,7 @@ class Lifecycle:
             settings_home=settings_home,
             breaker=breaker,
         )
+        service.unopened_ledger = unopened
         if not reading:
             # genai-prices' data, which the first call's price needs, loads in a thread of its own from here on: on the
             # loop, the first call held it some 100-200 ms (see .price_data). Started last, and not awaited: beside

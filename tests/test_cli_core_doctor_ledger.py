@@ -69,3 +69,30 @@ def test_doctor_lists_both_a_catalog_and_a_ledger_it_cannot_load(cli_env, capsys
     report = json.loads(capsys.readouterr().out)
     assert any("not a SQLite database" in p for p in report["problems"])
     assert any("bad.yaml" in p for p in report["problems"])
+
+
+def test_with_only_the_ledger_failing_every_catalog_check_still_runs_and_reports(cli_env, capsys, monkeypatch):
+    """start87: a ledger that could not be opened left out what needs the catalog (the problems MAGSAG_PROVIDER /
+    MAGSAG_MODEL make for its skills, the skills no provider serves, the routes' notes), as if the catalog had failed
+    to load too: an operator fixed the ledger and met the next problem at the next run. The catalog loads, so each of
+    its checks reports as with a ledger that opens, the ledger's refusal beside them."""
+    monkeypatch.setenv("MAGSAG_PROVIDER", "anthropic")  # no ANTHROPIC_API_KEY: no target it leaves can be called
+    db = cli_env / "cli.db"
+
+    async def make() -> None:
+        async with Ledger(db):
+            pass
+
+    asyncio.run(make())
+    assert main(["doctor", "--json"]) == 1
+    good = json.loads(capsys.readouterr().out)
+    assert any(p.startswith("MAGSAG_PROVIDER='anthropic': no target it leaves") for p in good["problems"]), good
+
+    said = _not_sqlite(db)
+    assert main(["doctor", "--json"]) == 1
+    bad = json.loads(capsys.readouterr().out)
+    [refusal] = [p for p in bad["problems"] if said in p]
+    assert bad["problems"] == [*good["problems"], refusal]
+    [note] = [n for n in bad["notes"] if "cannot be opened" in n]
+    assert "was not checked" not in note and str(db) in note, note
+    assert [n for n in bad["notes"] if n != note] == good["notes"]
