@@ -90,7 +90,7 @@ def register(groups: CommandGroups) -> None:
         "--since or --until date is then that zone's midnight (last month's report: --since 2026-11-01 --until "
         "2026-12-01 --timezone Europe/Berlin --output november.csv).",
     )
-    add_filters(p)
+    add_filters(p, zoned=True)  # (its --timezone is added below)
     p.add_argument(
         "--timezone", type=given, help="count days in this IANA zone (default UTC), e.g. the policy's timezone"
     )

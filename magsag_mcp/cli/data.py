@@ -22,8 +22,16 @@ from .ledger_reading import with_ledger as with_ledger
 from .ledger_reading import with_service as with_service
 from .runs_table import runs_to_table, shown
 
-#: what --since and --until take (:func:`~magsag_mcp.ledger.filters.parse_since`)
-TIME_FORMS = "24h, 7d, 30m, an ISO date or date/time (UTC unless it says otherwise) or unix seconds"
+def time_forms(zoned: bool) -> str:
+    """What --since and --until take (:func:`~magsag_mcp.ledger.filters.parse_since`), said for a command with a
+    --timezone (``zoned``: a date without an offset is that zone's) or without one (UTC's): every command's help said
+    UTC, and three of the four read a date in their --timezone."""
+    zone = "--timezone's zone, default UTC," if zoned else "UTC"
+    return f"24h, 7d, 30m, an ISO date or date/time (in {zone} unless it gives its offset) or unix seconds"
+
+
+#: what --since takes on a command without --timezone
+TIME_FORMS = time_forms(zoned=False)
 
 
 #: the filters add_filters adds, as UsageFilters names them
@@ -39,7 +47,8 @@ FILTER_KEYS = ("agent", "run_id", "skill", "model", "provider", "status", "since
 FILTER_FLAGS = {key: "--" + key.replace("_", "-") for key in (*FILTER_KEYS, "limit", "offset", "cursor", "timezone")}
 
 
-def add_filters(p: argparse.ArgumentParser) -> None:
+def add_filters(p: argparse.ArgumentParser, *, zoned: bool) -> None:
+    """The filters' options; ``zoned``: the command has a --timezone, which its --since and --until dates are read in."""
     p.add_argument("--agent", help="the agent's name, as calls recorded it")
     p.add_argument("--skill", help="a skill id, e.g. skill.analysis")
     p.add_argument("--model", help="a model (gpt-4o) or a target (openai:gpt-4o: that provider's model only)")
@@ -47,8 +56,8 @@ def add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-id", help="the run and the runs delegated from it (as `magsag budget --run-id` counts)")
     p.add_argument("--status", help="ok, error, policy_denied, budget_exceeded, cancelled, running, in any case")
     # empty (`--since "$START"`, START unset) is refused: the filter read it as no bound, all time
-    p.add_argument("--since", type=given, help=f"from this time on: {TIME_FORMS}")
-    p.add_argument("--until", type=given, help=f"before this time (exclusive): {TIME_FORMS}")
+    p.add_argument("--since", type=given, help=f"from this time on: {time_forms(zoned)}")
+    p.add_argument("--until", type=given, help=f"before this time (exclusive): {time_forms(zoned)}")
 
 
 def filters_from(args: argparse.Namespace, **extra: Any) -> Any:
@@ -286,7 +295,7 @@ def register(groups: CommandGroups) -> None:
         "server_tool_uses (by the tool's API name), summed over the attempts whose answers said them, null where none "
         "did, with the attempts that did not say each (*_unsaid_attempts).",
     )
-    add_filters(p)
+    add_filters(p, zoned=True)  # (its --timezone is added below)
     p.add_argument("--output", type=given, help="write the summary to this file instead of stdout ('-' for stdout)")
     p.add_argument(
         "--timezone",
@@ -313,7 +322,7 @@ def register(groups: CommandGroups) -> None:
         description="Runs with their attempts, newest first. --since/--until select the runs begun in that window "
         "and those begun before it that made a call in it (a long-lived run), each with all its attempts.",
     )
-    add_filters(p)
+    add_filters(p, zoned=True)  # (its --timezone is added below)
     p.add_argument(
         "--timezone",
         type=given,
