@@ -22,6 +22,7 @@ from .ledger_reading import with_ledger as with_ledger
 from .ledger_reading import with_service as with_service
 from .runs_table import runs_to_table, shown
 
+
 def time_forms(zoned: bool) -> str:
     """What --since and --until take (:func:`~magsag_mcp.ledger.filters.parse_since`), said for a command with a
     --timezone (``zoned``: a date without an offset is that zone's) or without one (UTC's): every command's help said
@@ -48,7 +49,7 @@ FILTER_FLAGS = {key: "--" + key.replace("_", "-") for key in (*FILTER_KEYS, "lim
 
 
 def add_filters(p: argparse.ArgumentParser, *, zoned: bool) -> None:
-    """The filters' options; ``zoned``: the command has a --timezone, which its --since and --until dates are read in."""
+    """The filters' options; ``zoned``: the command has a --timezone, its --since and --until dates read in it."""
     p.add_argument("--agent", help="the agent's name, as calls recorded it")
     p.add_argument("--skill", help="a skill id, e.g. skill.analysis")
     p.add_argument("--model", help="a model (gpt-4o) or a target (openai:gpt-4o: that provider's model only)")
