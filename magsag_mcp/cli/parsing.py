@@ -169,7 +169,25 @@ class _Parser(RedactingParser):
 
     def error(self, message: str) -> Any:
         hints = _dashed_hint(self, message) + _dashed_value_hint(self, message) + _group_hint(self, message)
-        super().error(message + hints)
+        super().error(message + (hints or _required_hint(self, message)))
+
+
+def _required_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    """What each argument said to be missing is (its help), and the options given that the command does not take:
+    argparse said "the following arguments are required: skill_id" alone, and of `magsag invoke --bogus` nothing of
+    the option it was given (it names what is missing first)."""
+    if not message.startswith("the following arguments are required:"):
+        return ""
+    named = {a.dest: a for a in parser._actions if not a.option_strings}
+    named.update({o: a for a in parser._actions for o in a.option_strings})
+    missing = [n.strip() for n in message.partition(":")[2].split(",")]
+    said = [f"give {n}: {named[n].help}" for n in missing if n in named and named[n].help]
+    taken = {o for action in parser._actions for o in action.option_strings}
+    given = getattr(parser, "_given", [])
+    unknown = [a.partition("=")[0] for a in given if a.startswith("--") and a.partition("=")[0] not in taken]
+    if unknown:
+        said.append(f"{', '.join(dict.fromkeys(unknown))} is no option of {parser.prog} (`{parser.prog} --help`)")
+    return "; " + "; ".join(said) if said else ""
 
 
 def _dashed_hint(parser: argparse.ArgumentParser, message: str) -> str:

@@ -57,11 +57,13 @@ def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
                     said.append("; its output is JSON already: leave that option out")
                 elif "--json" in options:  # (budget --format csv: told --json, JSON, which was not asked)
                     said.append(f"; it writes no {_asked_output(name, given)}: text, or JSON with --json")
-            else:
-                hints += difflib.get_close_matches(name, options, n=1)
+            else:  # (compared without the dashes every option shares: --sinse was offered --json)
+                hints += ["--" + n for n in difflib.get_close_matches(name[2:], [o[2:] for o in options], n=1)]
         elif "--payload" in options and extra.lstrip().startswith(("{", "[")):
             hints.append("--payload JSON (or --payload-file FILE)")
     hint = f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
+    if not (hints or said):  # (nothing near it: where what it takes is listed)
+        hint = f"; `{parser.prog} --help` lists what it takes"
     return f"unrecognized arguments: {' '.join(extras)}{hint}{''.join(dict.fromkeys(said))}"
 
 
