@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cascade_paused import CONTINUATIONS_KEY, SETTING, continued_request
 from .errors import InputError
-from .redaction import redacting_logger
+from .redaction import excerpt, redacting_logger
 from .settings import MAXIMA
 from .types import LLMRequest, LLMResult, Message, Target
 
@@ -144,10 +144,17 @@ def new_paused_id() -> str:
     return f"paused_{PROCESS_MARK}{secrets.token_hex(5)}"
 
 
+def _shown_id(paused_id: object) -> str:
+    """``paused_id`` as a refusal quotes it: its first 80 characters, redacted before the cut (see
+    :func:`~.redaction.excerpt`). Cut first, a known token passed after 70 characters of anything kept its first 10,
+    too few for redact() to know for the token's start."""
+    return excerpt(str(paused_id), 80)
+
+
 def unheld_said(paused_id: object) -> str:
     """Why no paused call ``paused_id`` names is held here, and the fix: given by another process (or this one before a
     restart), whose memory alone holds its turn; or given here and let go; or no paused_id at all."""
-    shown = repr(str(paused_id)[:80])
+    shown = repr(_shown_id(paused_id))
     start = f"no paused call {shown} is held by this process: "
     again = "call the skill again to start the turn over (paid again)"
     if not (isinstance(paused_id, str) and re.fullmatch(r"paused_[0-9a-f]{16}", paused_id)):
@@ -337,9 +344,9 @@ class PausedContinuation:
         an agent), and another agent's paused call is refused as unknown. Refused, saying why, where none is held."""
         held = self._held_paused.get(paused_id) if isinstance(paused_id, str) else None
         if held is None:
-            raise InputError(unheld_said(paused_id), paused_id=str(paused_id)[:80])
+            raise InputError(unheld_said(paused_id), paused_id=_shown_id(paused_id))
         if agent is not None and held.paused_call is not None and held.paused_call.agent != agent:
-            raise InputError(others_said(paused_id, agent), paused_id=paused_id)
+            raise InputError(others_said(paused_id, agent), paused_id=_shown_id(paused_id))
         return held
 
     async def continue_paused(

@@ -68,3 +68,17 @@ async def test_mcp_says_a_paused_id_of_another_process_was_given_there(tmp_path)
     assert result.is_error and result.structured_content["error"]["type"] == "input_error"
     said = result.structured_content["error"]["message"]
     assert "given by another process" in said and "continue it in that process" in said
+
+
+@pytest.mark.usefixtures("restored_secrets")
+async def test_a_known_token_passed_as_a_paused_id_leaves_none_of_itself_at_the_refusals_cut(tmp_path):
+    # the refusal quotes the id's first 80 characters: cut before redact() read it, a known token after 70 characters
+    # kept its first 10 in the message and the error's paused_id, too few to be known for the token's start
+    token = "9f8e7d6c5b4a39281706f5e4d3c2b1a0ffeeddccbbaa99887766554433221100"
+    E.register_secret(token)
+    async with await Service.open(catalog=CATALOG, db=tmp_path / "ledger.db", env={}) as svc:
+        with pytest.raises(E.InputError) as refused:
+            await svc.continue_paused("x" * 70 + token)
+    said = str(refused.value.to_dict())
+    assert token[:6] not in said and "x" * 70 in said
+    assert "'paused_' and 16 hex digits" in refused.value.message
