@@ -21,8 +21,9 @@ Proxy credentials (``http://user:password@proxy:3128``) go to the proxy only, as
 ``Proxy-Authorization``; no message shows them, nor the proxy URL's userinfo. The user name counts as a
 credential too: a token is often given as the user with no password (``http://ghp_token@proxy:8080``).
 Each is known to :func:`~magsag_mcp.errors.redact` (as written, percent-decoded, and as the header's
-base64) from the moment the environment is read, whether or not the proxy is used or usable, so that no
-message or log quotes it: not one that echoes the proxy's answer, nor ``magsag doctor``.
+base64; a password shorter than 6 characters with its user before it, see :data:`SHORT_PASSWORD_BELOW`) from the
+moment the environment is read, whether or not the proxy is used or usable, so that no message or log quotes it: not
+one that echoes the proxy's answer, nor ``magsag doctor``.
 """
 
 from __future__ import annotations
@@ -198,7 +199,27 @@ def _register_credentials(value: str) -> None:
     for part in (user, password) if _user_a_secret(unquote(user), password) else (password,):
         register_secret(part)
         register_secret(unquote(part))
+    if password and min(len(password), len(unquote(password))) < SHORT_PASSWORD_BELOW:
+        for written in {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}:
+            register_secret(_in_its_context(written))
     register_secret(_basic_credentials(user, password if colon else None))
+
+
+#: a proxy password shorter than this (``http://user:pw@proxy``) is a word as often as a secret: known to redact()
+#: alone, as a longer one is, ``pw`` or ``1234`` went from every message, a name holding it and a count. It is known
+#: with its user and colon before it instead (``user:pw``, as the URL and the ``Basic`` credential decoded write it),
+#: and so removed where it is shown as the proxy's credential, with the user it goes with; said alone ("password pw
+#: refused"), it is a word and kept (as redact() keeps any secret shorter than 6 characters)
+SHORT_PASSWORD_BELOW = 6
+
+
+def _in_its_context(userinfo: str) -> str:
+    """``user:password`` as it is known to redact(): itself, or where that is shorter than redact() takes a secret
+    (``u:pw``), with the URL's ``@`` after it, then its ``//`` before it too (``//u:pw@``): the URL shows it so."""
+    for form in (userinfo, userinfo + "@", "//" + userinfo + "@"):
+        if len(form) >= SHORT_PASSWORD_BELOW:
+            return form
+    return "//" + userinfo + "@"
 
 
 def _userinfo(value: str) -> str:
