@@ -46,3 +46,16 @@ def test_a_missing_argument_is_said_with_what_it_is_and_an_option_not_taken_besi
         "file written by `magsag flow summarize --output` ('-' for stdin, piped from it); give --policy: a governance "
         "policy file; --bogus-flag is no option of magsag flow gate (`magsag flow gate --help`)"
     )
+
+
+def test_an_option_argparse_took_by_its_beginning_is_not_said_to_be_no_option(capsys):
+    """Review of start87: argparse takes an option's beginning for it (``--pol`` is ``--policy``): beside a missing
+    argument, ``flow gate --pol p.yaml`` was told "--pol is no option of magsag flow gate", though it was read as
+    --policy, and only the summary was missing; ``--`` (the end of the options) was said so too."""
+    assert said(capsys, "flow", "gate", "--pol", "p.yaml") == (
+        "magsag flow gate: error: the following arguments are required: summary; give summary: a JSON file written "
+        "by `magsag flow summarize --output` ('-' for stdin, piped from it)"
+    )
+    assert said(capsys, "flow", "gate", "--pol", "p.yaml", "--bogus-flag").endswith(
+        "; --bogus-flag is no option of magsag flow gate (`magsag flow gate --help`)"
+    )

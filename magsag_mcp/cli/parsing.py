@@ -182,12 +182,19 @@ def _required_hint(parser: argparse.ArgumentParser, message: str) -> str:
     named.update({o: a for a in parser._actions for o in a.option_strings})
     missing = [n.strip() for n in message.partition(":")[2].split(",")]
     said = [f"give {n}: {named[n].help}" for n in missing if n in named and named[n].help]
-    taken = {o for action in parser._actions for o in action.option_strings}
     given = getattr(parser, "_given", [])
-    unknown = [a.partition("=")[0] for a in given if a.startswith("--") and a.partition("=")[0] not in taken]
+    unknown = [a.partition("=")[0] for a in given if a.startswith("--") and not _taken(parser, a.partition("=")[0])]
     if unknown:
         said.append(f"{', '.join(dict.fromkeys(unknown))} is no option of {parser.prog} (`{parser.prog} --help`)")
     return "; " + "; ".join(said) if said else ""
+
+
+def _taken(parser: argparse.ArgumentParser, option: str) -> bool:
+    """Whether ``parser`` reads ``option``: one of its options, or (argparse's ``allow_abbrev``) the beginning of one,
+    which argparse took as that option (``flow gate --pol p.yaml`` was said to give "no option" --pol, which it read
+    as --policy; one beginning several is refused as ambiguous before any other error)."""
+    options = [o for action in parser._actions for o in action.option_strings]
+    return option in options or (parser.allow_abbrev and any(o.startswith(option) for o in options if o != "--"))
 
 
 def _dashed_hint(parser: argparse.ArgumentParser, message: str) -> str:
