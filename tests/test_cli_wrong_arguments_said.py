@@ -59,3 +59,15 @@ def test_an_option_argparse_took_by_its_beginning_is_not_said_to_be_no_option(ca
     assert said(capsys, "flow", "gate", "--pol", "p.yaml", "--bogus-flag").endswith(
         "; --bogus-flag is no option of magsag flow gate (`magsag flow gate --help`)"
     )
+
+
+def test_a_group_given_no_command_is_told_its_commands(capsys):
+    """Review of start87: `magsag data` was told "the following arguments are required: COMMAND" alone, naming none
+    of the commands it meant."""
+    assert said(capsys, "data") == (
+        "magsag data: error: the following arguments are required: COMMAND; give COMMAND: one of query, search, "
+        "prune, backup (`magsag data COMMAND --help` says what it does)"
+    )
+    assert said(capsys, "flow").startswith(
+        "magsag flow: error: the following arguments are required: COMMAND; give COMMAND: one of summarize, "
+    )

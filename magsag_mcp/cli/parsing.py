@@ -179,14 +179,25 @@ def _required_hint(parser: argparse.ArgumentParser, message: str) -> str:
     if not message.startswith("the following arguments are required:"):
         return ""
     named = {a.dest: a for a in parser._actions if not a.option_strings}
+    # (argparse names a positional by its metavar: a group's COMMAND)
+    named.update({a.metavar: a for a in parser._actions if not a.option_strings and isinstance(a.metavar, str)})
     named.update({o: a for a in parser._actions for o in a.option_strings})
     missing = [n.strip() for n in message.partition(":")[2].split(",")]
-    said = [f"give {n}: {named[n].help}" for n in missing if n in named and named[n].help]
+    said = [_what_to_give(parser, n, named[n]) for n in missing if n in named]
+    said = [s for s in said if s]
     given = getattr(parser, "_given", [])
     unknown = [a.partition("=")[0] for a in given if a.startswith("--") and not _taken(parser, a.partition("=")[0])]
     if unknown:
         said.append(f"{', '.join(dict.fromkeys(unknown))} is no option of {parser.prog} (`{parser.prog} --help`)")
     return "; " + "; ".join(said) if said else ""
+
+
+def _what_to_give(parser: argparse.ArgumentParser, name: str, action: argparse.Action) -> str:
+    """What to give for the missing argument ``name``: its help, or a group's commands (`magsag data` was told
+    "the following arguments are required: COMMAND" alone, naming none)."""
+    if isinstance(action, argparse._SubParsersAction):
+        return f"give {name}: one of {', '.join(action.choices)} (`{parser.prog} {name} --help` says what it does)"
+    return f"give {name}: {action.help}" if action.help and action.help != argparse.SUPPRESS else ""
 
 
 def _taken(parser: argparse.ArgumentParser, option: str) -> bool:
