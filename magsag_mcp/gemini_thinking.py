@@ -46,6 +46,11 @@ def _budget(config: Any) -> tuple[str, Any] | None:
 def thinking_budget_refusal(params: Mapping[str, Any], model: str | None = None) -> str | None:
     """Why the ``thinkingConfig`` in a target's ``params`` cannot be sent to ``model`` (None: not known, only the
     spec's bounds are checked), with the fix; None when it can be."""
+    # Both names of one field: the body carries one of them (the provider's last), the reservation read the other
+    # (thinkingConfig's budget 0 reserved nothing while thinking_config's 20,000 went to the wire)
+    given = [name for name in _CONFIG_NAMES if params.get(name) is not None]
+    if len(given) > 1:
+        return _both_names("params", given)
     for config_name in _CONFIG_NAMES:
         config = params.get(config_name)
         if config is None:
@@ -55,6 +60,9 @@ def thinking_budget_refusal(params: Mapping[str, Any], model: str | None = None)
                 f"params.{config_name} must be a mapping such as {{thinkingBudget: 1024}} or {{thinkingLevel: LOW}}, "
                 f"got a {type(config).__name__}"
             )
+        named = [name for name in _BUDGET_NAMES if config.get(name) is not None]
+        if len(named) > 1:
+            return _both_names(f"params.{config_name}", named)
         found = _budget(config)
         if found is None:
             continue
@@ -77,6 +85,14 @@ def thinking_budget_refusal(params: Mapping[str, Any], model: str | None = None)
                 f"give at most {most:,}, or -1 to let the model choose"
             )
     return None
+
+
+def _both_names(where: str, names: list[str]) -> str:
+    """The refusal of ``where`` naming one field twice, by its JSON and its proto name."""
+    return (
+        f"{where} gives both {names[0]} and {names[1]}, two names of one field (Gemini's JSON and proto names), "
+        f"and only one of them would be sent; give {names[0]} alone"
+    )
 
 
 def _most_for(model: str | None) -> int | None:

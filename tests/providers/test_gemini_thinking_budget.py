@@ -144,3 +144,29 @@ async def test_a_call_limit_the_thoughts_pass_refuses_before_the_wire_and_one_th
     [row] = run["attempts"]
     assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (12, 6020, 6000)
     assert D(row["cost_usd"]) == D("0.0150536") and result.cost_usd == D("0.0150536")
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        (
+            {"thinkingConfig": {"thinkingBudget": 0}, "thinking_config": {"thinking_budget": 20000}},
+            "params gives both thinkingConfig and thinking_config, two names of one field (Gemini's JSON and proto "
+            "names), and only one of them would be sent; give thinkingConfig alone",
+        ),
+        (
+            {"thinkingConfig": {"thinkingBudget": 0, "thinking_budget": 2**40}},
+            "params.thinkingConfig gives both thinkingBudget and thinking_budget, two names of one field (Gemini's "
+            "JSON and proto names), and only one of them would be sent; give thinkingBudget alone",
+        ),
+    ],
+    ids=["config-by-both-names", "budget-by-both-names"],
+)
+def test_a_budget_given_by_both_its_names_is_refused_not_reserved_by_one_and_sent_by_the_other(params, said):
+    # the body carries one (the provider writes the last of thinkingConfig's spellings), while the reservation read
+    # the first: a budget of 0 reserved nothing and 20,000 thoughts went to the wire; within one config the second
+    # name went to the wire unchecked (2**40)
+    for model in ("gemini-2.5-flash", "gemini-3-pro-preview"):
+        with pytest.raises(E.ConfigError) as refused:
+            parse_target({"provider": "google", "model": model, "params": params})
+        assert str(refused.value) == said
