@@ -205,12 +205,19 @@ def _said(value: Any) -> str:
     return said_number(value) if isinstance(value, int | float) and not isinstance(value, bool) else _quoted(value)
 
 
+def _key_said(key: Any) -> str:
+    """A mapping's key in a refusal's path: as written, or a long one by its length."""
+    if isinstance(key, str):
+        return key if len(key) <= QUOTED_AT_MOST else f"(a key {of_length(key)})"
+    return _quoted(key)
+
+
 def _unsendable_number(params: Mapping[str, Any]) -> str | None:
     """Why a number in ``params``, at any depth (a vendor param passed through: frequency_penalty, logit_bias's
     values, a Gemini speechConfig's), cannot be sent: NaN or an infinity, which JSON has no number for (Python's json
     wrote NaN and Infinity, no JSON, and the vendor refused the call after it was admitted), or an integer past 64
     bits, which no vendor's integer holds (past 4,300 digits, writing the body raised ValueError); None when none is."""
-    stack: list[tuple[str, Any]] = [(f"params.{key}", value) for key, value in params.items()]
+    stack: list[tuple[str, Any]] = [("params", dict(params))]
     while stack:
         where, value = stack.pop()
         if isinstance(value, float) and not math.isfinite(value):
@@ -224,7 +231,14 @@ def _unsendable_number(params: Mapping[str, Any]) -> str | None:
                 "vendor reads; give a smaller number"
             )
         if isinstance(value, Mapping):
-            stack.extend((f"{where}.{k}", v) for k, v in value.items())
+            for k, v in value.items():
+                # (a key is written as text: an integer key of thousands of digits raised ValueError out of the
+                # refusal's path, and no body can carry one; a long key is said by its length)
+                if isinstance(k, int) and not isinstance(k, bool) and not -(2**63) <= k <= _INT64_MOST:
+                    return (
+                        f"{where} has a key of {said_number(k)}, past what a 64-bit integer holds; give a smaller one"
+                    )
+                stack.append((f"{where}.{_key_said(k)}", v))
         elif isinstance(value, list | tuple):
             stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
     return None

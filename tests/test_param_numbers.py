@@ -67,6 +67,17 @@ def test_a_number_deep_in_a_param_is_refused_where_it_is():
     assert _refusal({"speechConfig": {"voices": [1, NAN]}}).startswith("params.speechConfig.voices[1] is nan: ")
 
 
+def test_a_key_of_thousands_of_digits_is_refused_by_its_size_not_a_bugs_error():
+    # a key is written as text (its path in a refusal, and the body's JSON): one of 5,000 digits raised ValueError
+    # ("Exceeds the limit (4300 digits) for integer string conversion") out of the check of the numbers
+    assert _refusal({"logit_bias": {HUGE: 1}}) == (
+        f"params.logit_bias has a key of {BIG}, past what a 64-bit integer holds; give a smaller one"
+    )
+    # a long key on the way to a refused number is said by its length, not written whole
+    said = _refusal({"extra": {"k" * 10_000: NAN}})
+    assert "k" * 200 not in said and said.startswith("params.extra.(a key of 10,000 characters) is nan: "), said
+
+
 def test_a_refusal_quoting_a_value_holding_a_huge_number_says_it_by_its_size():
     # repr() of such a value raised ValueError where stop's, api's or capabilities' refusal quoted it
     assert _refusal({"stop": [HUGE]}).endswith("got (a list holding a number of thousands of digits)")
