@@ -125,12 +125,15 @@ def _check_params(params: Mapping[str, Any]) -> None:
                 f"params.{key}: an audio answer is billed at audio rates, several times the text ones, and magsag "
                 "returns only the text; leave out AUDIO (e.g. responseModalities: ['TEXT'])"
             )
-        if key in ("service_tier", "serviceTier") and value in _PREMIUM_TIERS:
+        if key in ("service_tier", "serviceTier") and value is not None:
             cheaper = "'standard' or 'flex'" if key == "serviceTier" else "'auto', 'default' or 'flex'"
-            raise ConfigError(
-                f"params.{key} {value!r} is billed above the standard rate magsag reserves budget at, so "
-                f"budgets would count too little; use {cheaper}, or leave it out"
-            )
+            if not isinstance(value, str):  # (a list looked up among the tiers raised TypeError: unhashable)
+                raise ConfigError(f"params.{key} must be a tier's name such as {cheaper}, got {_quoted(value)}")
+            if value in _PREMIUM_TIERS:
+                raise ConfigError(
+                    f"params.{key} {_quoted(value)} is billed above the standard rate magsag reserves budget at, "
+                    f"so budgets would count too little; use {cheaper}, or leave it out"
+                )
         if key == "background" and value:
             raise ConfigError(
                 "params.background: the Responses API would answer at once with a queued response and generate "
@@ -278,6 +281,8 @@ def _check_capabilities(value: Any) -> None:
         raise ConfigError(f"params.capabilities must be a mapping such as {{tools: false}}, got {_quoted(value)}")
     for name, flag in value.items():
         if name not in CAPABILITY_NAMES:
-            raise ConfigError(f"params.capabilities.{name} is not a capability; known: {sorted(CAPABILITY_NAMES)}")
+            raise ConfigError(
+                f"params.capabilities.{_key_said(name)} is not a capability; known: {sorted(CAPABILITY_NAMES)}"
+            )
         if not isinstance(flag, bool):
             raise ConfigError(f"params.capabilities.{name} must be true or false, got {_quoted(flag)}")

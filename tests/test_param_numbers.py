@@ -73,6 +73,12 @@ def test_a_key_of_thousands_of_digits_is_refused_by_its_size_not_a_bugs_error():
     assert _refusal({"logit_bias": {HUGE: 1}}) == (
         f"params.logit_bias has a key of {BIG}, past what a 64-bit integer holds; give a smaller one"
     )
+    # a capability's name the same, where it is no capability
+    assert _refusal({"capabilities": {HUGE: True}}).startswith(
+        f"params.capabilities.{BIG} is not a capability; known: ['gif_images',"
+    )
+    said = _refusal({"capabilities": {"k" * 10_000: True}})
+    assert said.startswith("params.capabilities.(a key of 10,000 characters) is not a capability; known: "), said
     # a long key on the way to a refused number is said by its length, not written whole
     said = _refusal({"extra": {"k" * 10_000: NAN}})
     assert "k" * 200 not in said and said.startswith("params.extra.(a key of 10,000 characters) is nan: "), said

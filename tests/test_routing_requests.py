@@ -226,6 +226,12 @@ def test_llm_overrides_shape_the_request_and_model_config_wins_key_by_key(catalo
         ({"service_tier": "ultrafast"}, "params.service_tier 'ultrafast' is billed above the standard rate"),
         # Gemini's GenerateContentRequest.serviceTier ("standard", "flex", "priority"): the same premium by its name
         ({"serviceTier": "priority"}, "params.serviceTier 'priority' is billed above the standard rate"),
+        # a tier that is no text: looked up among the premium ones, a list raised TypeError ("unhashable type")
+        (
+            {"service_tier": ["priority"]},
+            r"params.service_tier must be a tier's name such as 'auto', 'default' or 'flex', got \['priority'\]",
+        ),
+        ({"serviceTier": ["PRIORITY"]}, r"params.serviceTier must be a tier's name such as 'standard' or 'flex', got"),
         # audio answers: billed at audio rates, and magsag returns only the text
         ({"audio": {"voice": "alloy", "format": "wav"}}, "params.audio: an audio answer is billed at audio rates"),
         ({"modalities": ["text", "audio"]}, "params.modalities: an audio answer is billed at audio rates"),
