@@ -214,9 +214,27 @@ async def _close_litellm() -> None:
     await drain_logging_tasks()
     await GLOBAL_LOGGING_WORKER.flush()
     await GLOBAL_LOGGING_WORKER.stop(discard_pending=True)
-    GLOBAL_LOGGING_WORKER._queue = GLOBAL_LOGGING_WORKER._sem = GLOBAL_LOGGING_WORKER._bound_loop = None
+    _forget_loop(GLOBAL_LOGGING_WORKER)
     await litellm.close_litellm_async_clients()
     litellm.in_memory_llm_clients_cache.flush_cache()
+
+
+#: the logging worker's private fields that hold the loop it ran on (LiteLLM 1.110's LoggingWorker), set to None so
+#: that it starts afresh on the next loop
+_WORKER_LOOP_FIELDS = ("_queue", "_sem", "_bound_loop")
+
+
+def _forget_loop(worker: object) -> None:
+    """``worker``'s :data:`_WORKER_LOOP_FIELDS` set to None; a LiteLLM that renamed one is refused by name, where
+    setting it anyway made a new attribute beside the renamed one, which held the loop on unseen."""
+    missing = [name for name in _WORKER_LOOP_FIELDS if not hasattr(worker, name)]
+    if missing:
+        raise RuntimeError(
+            f"LiteLLM's {type(worker).__qualname__} has no {', '.join(missing)}: this LiteLLM renamed what holds its "
+            "event loop; update benchmarks/scenarios.py's _WORKER_LOOP_FIELDS to the fields it has now"
+        )
+    for name in _WORKER_LOOP_FIELDS:
+        setattr(worker, name, None)
 
 
 def _children_cpu() -> float:

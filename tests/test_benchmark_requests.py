@@ -113,6 +113,35 @@ def test_litellms_close_lets_go_of_the_event_loop(monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.anyio
+async def test_litellms_close_refuses_a_worker_whose_loop_fields_were_renamed(monkeypatch: pytest.MonkeyPatch):
+    # Before: the close set the worker's _queue, _sem and _bound_loop to None whatever the worker had; a LiteLLM that
+    # renamed one (_bound_loop to _loop here) got a new attribute set, the renamed field kept the loop, and nothing
+    # said so. Now the close names the field that is gone.
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    logging_worker = pytest.importorskip("litellm.litellm_core_utils.logging_worker")
+
+    class RenamedWorker:
+        def __init__(self) -> None:
+            self._queue = self._sem = None
+            self._loop = asyncio.get_running_loop()  # what _bound_loop was renamed to
+
+        async def flush(self) -> None:
+            return None
+
+        async def stop(self, discard_pending: bool = False) -> None:
+            return None
+
+    worker = RenamedWorker()
+    monkeypatch.setattr(logging_worker, "GLOBAL_LOGGING_WORKER", worker)
+    with pytest.raises(RuntimeError, match="RenamedWorker has no _bound_loop: this LiteLLM renamed"):
+        await scenarios._close_litellm()
+    assert not hasattr(worker, "_bound_loop")
+    # the LiteLLM installed here has every field the close lets go of (an upgrade that renames one fails here)
+    fresh = logging_worker.LoggingWorker()
+    assert all(hasattr(fresh, name) for name in scenarios._WORKER_LOOP_FIELDS)
+
+
+@pytest.mark.anyio
 async def test_the_floor_pools_connections_as_our_transport_does(recorded):
     # Before: the floor's pool allowed 200 connections to the upstream where ours allows 128, and it
     # ran aiohttp's cookie jar on every answer, which our sessions skip.
