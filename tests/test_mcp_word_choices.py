@@ -69,6 +69,22 @@ async def test_a_misspelt_provider_is_told_the_one_it_means_not_compat(client: C
         assert f"(did you mean {meant!r}?)" in message and "MAGSAG_COMPAT_BASE_URL" not in message, message
 
 
+@pytest.mark.parametrize("written", ["mistral", "fak", 5])
+async def test_a_refused_provider_is_offered_no_test_only_one(client: Client, written: object):
+    """The service's refusal offers the providers a user's calls go to (offered_provider_names: no fake); the tools'
+    said "expected one of 'anthropic', 'azure', 'compat', 'fake', ...", offering the scripted test provider beside
+    openai as one to call. In model_config and in a fallback alike; 'fake' itself is still taken."""
+    offered = "expected one of 'anthropic', 'azure', 'compat', 'google', 'local' or 'openai', got a"
+    for model_config in ({"provider": written}, {"fallbacks": [{"model": "m", "provider": written}]}):
+        args = {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": model_config}
+        message = error_of(await client.call_tool("explain_route", args))["message"]
+        assert offered in message and "fake" not in message, message
+    taken = await client.call_tool(
+        "invoke_skill", {"skill_id": "skill.analysis", "payload": {"data": "x"}, "model_config": {"provider": "fake"}}
+    )
+    assert not taken.is_error, taken.content
+
+
 async def test_a_time_zone_written_as_its_abbreviation_is_told_the_iana_zone(client: Client):
     """timezone 'PST' (a model's, or a person's, way of writing it) was answered "unknown time zone 'PST'; use an IANA
     name such as 'UTC' or 'Europe/Berlin'", naming no zone of the place meant; an abbreviation of several places

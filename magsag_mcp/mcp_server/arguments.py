@@ -134,6 +134,9 @@ def _problem(args: type[BaseModel], loc: list[str], errs: list[Any], skill_field
     expected = [_expected(e) for e in errs]
     if all(expected):
         value = err.get("input")
+        if offered := _model_says(args, loc, "value_choices", value):
+            # the words a field offers where it takes more (a provider's test-only fake, taken, offered to no one)
+            expected = [offered if e.startswith("one of ") else e for e in expected]  # type: ignore[union-attr]
         got = "null" if value is None else _JSON_TYPES.get(type(value), "another type")
         if isinstance(value, str) and kind in ("int_parsing", "float_parsing"):
             # a number written as text is taken ("5"): "got a string" alone told the caller that text was refused

@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, StrictBool
 
 from .argument_parts import MODEL_LENGTH, NOT_BOOL_NUMBER, MaxTokens, ModelName, _In
-from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider, provider_value_hint
+from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider, provider_choices, provider_value_hint
 
 
 class TargetArg(_In):
@@ -28,6 +28,11 @@ class TargetArg(_In):
     def value_hint(field: str, value: Any) -> str | None:
         """What a provider it refuses was written for (see :mod:`.arguments`): the name meant, or compat."""
         return provider_value_hint(field, value)
+
+    @staticmethod
+    def value_choices(field: str, value: Any) -> str | None:
+        """The providers a refusal offers (see :mod:`.arguments`): no test-only one."""
+        return provider_choices(field, value)
 
     @classmethod
     def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
@@ -139,6 +144,11 @@ class ModelConfigArg(_In):
     def value_hint(field: str, value: Any) -> str | None:
         """What a provider it refuses was written for (as :class:`TargetArg`'s)."""
         return provider_value_hint(field, value)
+
+    @staticmethod
+    def value_choices(field: str, value: Any) -> str | None:
+        """The providers a refusal offers (as :class:`TargetArg`'s)."""
+        return provider_choices(field, value)
 
     def as_payload(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, by_alias=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from ..provider_aliases import BUILT_IN_PROVIDERS, PROVIDER_ALIASES
+from ..provider_aliases import BUILT_IN_PROVIDERS, PROVIDER_ALIASES, TEST_PROVIDERS
 from ..status_filter import any_case
 from ..text import URL_MAX
 
@@ -85,6 +85,16 @@ def provider_value_hint(field: str, value: Any) -> str | None:
         "a vendor not listed (Mistral, Groq, OpenRouter, ...) that speaks OpenAI's API is compat: any "
         "OpenAI-compatible endpoint, at MAGSAG_COMPAT_BASE_URL, which the server's operator sets"
     )
+
+
+def provider_choices(field: str, value: Any) -> str | None:
+    """The providers a refusal of ``field`` offers (see :mod:`.arguments`): :data:`PROVIDERS` less the test-only ones,
+    as the service's refusal offers them (:func:`magsag_mcp.providers.offered_provider_names`). The field's own
+    choices, which take ``fake`` (scripted replies), offered it beside ``openai`` as one to call."""
+    if field != "provider":
+        return None
+    offered = [repr(name) for name in PROVIDERS if name not in TEST_PROVIDERS]
+    return f"one of {', '.join(offered[:-1])} or {offered[-1]}"
 
 
 # model_config's and each fallback's: a model choosing them reads every field's description
