@@ -14,6 +14,7 @@ from .errors import InputError
 from .exact_money import exact_money
 from .max_tokens_limit import max_tokens_refusal
 from .text import check_name, said_number
+from .zones import zone_notes
 
 if TYPE_CHECKING:
     from .budget_dicts import BudgetStatusDict
@@ -133,7 +134,7 @@ class LedgerReads:
             notes = await self._held_notes(filters, summary_matched(summary), summary)
         else:
             notes = await self.filter_notes(filters, summary)
-        noted = {**summary, "notes": notes}
+        noted = {**summary, "notes": notes + zone_notes(timezone)}
         return cast("UsageSummaryDict", noted if most is None else top_entries(noted, most))
 
     @exact_money
@@ -169,9 +170,10 @@ class LedgerReads:
         zoned = self.zoned_filters(filters, timezone)  # the notes read the dates as the days are counted
         if own_agent is not None:
             notes = await self._held_notes(zoned, {"names": matched})
-            return cast("DailyUsageDict", {**page, "notes": page["notes"] + notes})
+            return cast("DailyUsageDict", {**page, "notes": page["notes"] + notes + zone_notes(timezone)})
         said = await self.ledger.filter_notes(zoned, agent=matched, run=matched, names=matched)
-        return cast("DailyUsageDict", {**page, "notes": said + page["notes"] + self.ledger_notes()})
+        notes = said + page["notes"] + self.ledger_notes() + zone_notes(timezone)
+        return cast("DailyUsageDict", {**page, "notes": notes})
 
     @staticmethod
     def zoned_filters(filters: Any, timezone: str | None) -> Any:

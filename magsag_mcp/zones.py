@@ -56,3 +56,26 @@ def zone_problem(name: str) -> str | None:
         # IsADirectoryError, on Windows a PermissionError)
         return f"unknown time zone {name!r}{zone_hint(name)}; {use}"
     return None
+
+
+#: zones IANA keeps under a US abbreviation that hold one offset all year, where the region people mean by the
+#: abbreviation keeps summer time: taken as written (Panama's and Arizona's clocks), and said so, with the zone meant
+_FIXED_ABBREVIATIONS = {
+    "EST": ("UTC-5", "US Eastern", "EDT", "America/New_York"),
+    "MST": ("UTC-7", "US Mountain", "MDT", "America/Denver"),
+}
+
+
+def zone_notes(name: str | None) -> list[str]:
+    """What a report counted in zone ``name`` says of the zone: for 'EST' and 'MST', which IANA keeps as one offset
+    all year, that its days are not US Eastern (or Mountain) days in summer, and the zone that is; else nothing. A
+    caller writing EST for New York got days an hour off from March to November, and no word of it."""
+    fixed = _FIXED_ABBREVIATIONS.get(name) if name else None
+    if fixed is None:
+        return []
+    offset, region, summer, zone = fixed
+    return [
+        f"timezone {name!r} is {offset} all year, with no summer time: while {region} time is on summer time "
+        f"({summer}, March to November) its days start an hour off {region} days; for {region} days all year, "
+        f"give timezone {zone!r}"
+    ]

@@ -3,6 +3,7 @@ view: the refusal says the word is not among them, and for a provider, where a v
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,19 @@ async def test_a_time_zone_written_as_its_abbreviation_is_told_the_iana_zone(cli
     said = zone_problem("ist")
     assert said is not None and "'Asia/Kolkata' (India), 'Europe/Dublin' (Ireland) or 'Asia/Jerusalem'" in said
     assert zone_problem("EST") is None  # an IANA zone of its own (UTC-5 all year), taken as written
+
+
+async def test_a_report_in_est_or_mst_says_the_zone_keeps_no_summer_time(client: Client):
+    """'EST' is an IANA zone of its own (UTC-5 all year, Panama's clock), taken as written; a caller writing it for
+    New York got days an hour off from March to November with no word of it. The report now says so, and names the
+    zone with summer time kept; a zone that keeps it (America/New_York) and UTC get no such note."""
+    for tool in ("summarize_usage", "daily_usage"):
+        for zone, meant in (("EST", "America/New_York"), ("MST", "America/Denver")):
+            result = await client.call_tool(tool, {"timezone": zone})
+            assert not result.is_error, result.content
+            notes = json.loads(result.content[0].text)["notes"]
+            said = [note for note in notes if note.startswith(f"timezone {zone!r} is UTC-")]
+            assert len(said) == 1 and "no summer time" in said[0] and f"give timezone {meant!r}" in said[0], notes
+        for zone in ("America/New_York", "UTC", "HST"):
+            notes = json.loads((await client.call_tool(tool, {"timezone": zone})).content[0].text)["notes"]
+            assert not [note for note in notes if note.startswith("timezone ")], (zone, notes)
