@@ -15,10 +15,12 @@ __all__ = ["abbreviation_hint", "offset_hint"]
 _ABBREVIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     **dict.fromkeys(("PST", "PDT", "PT"), (("America/Los_Angeles", "US Pacific time"),)),
     **dict.fromkeys(("MDT", "MT"), (("America/Denver", "US Mountain time"),)),
-    **dict.fromkeys(("CST", "CDT", "CT"), (("America/Chicago", "US Central time"), ("Asia/Shanghai", "China"))),
+    # (China keeps no summer time: CDT and CT are US Central time's alone; Cuba's clock is CST too)
+    "CST": (("America/Chicago", "US Central time"), ("Asia/Shanghai", "China"), ("America/Havana", "Cuba")),
+    **dict.fromkeys(("CDT", "CT"), (("America/Chicago", "US Central time"),)),
     **dict.fromkeys(("EDT", "ET"), (("America/New_York", "US Eastern time"),)),
     **dict.fromkeys(("AKST", "AKDT"), (("America/Anchorage", "Alaska"),)),
-    "BST": (("Europe/London", "the UK"),),
+    "BST": (("Europe/London", "the UK"), ("Asia/Dhaka", "Bangladesh")),
     "IST": (("Asia/Kolkata", "India"), ("Europe/Dublin", "Ireland"), ("Asia/Jerusalem", "Israel")),
     "CEST": (("Europe/Berlin", "Central Europe, or the city's own zone: Europe/Paris, Europe/Madrid, ..."),),
     "EEST": (("Europe/Athens", "Eastern Europe, or the city's own zone: Europe/Helsinki, Europe/Kyiv, ..."),),

@@ -114,3 +114,23 @@ async def test_a_report_in_est_or_mst_says_the_zone_keeps_no_summer_time(client:
         for zone in ("America/New_York", "UTC", "HST"):
             notes = json.loads((await client.call_tool(tool, {"timezone": zone})).content[0].text)["notes"]
             assert not [note for note in notes if note.startswith("timezone ")], (zone, notes)
+
+
+def test_each_abbreviation_names_only_zones_it_is_said_for():
+    """CDT and CT named Asia/Shanghai beside Chicago (China keeps no summer time, and its clock is CST, never CT);
+    BST named only London, where Bangladesh's clock is BST too. Every abbreviation is no IANA zone (or it would be
+    taken, never told), and every zone it names is one."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from magsag_mcp.zone_offsets import _ABBREVIATIONS, abbreviation_hint
+
+    for name, zones in _ABBREVIATIONS.items():
+        with pytest.raises(ZoneInfoNotFoundError):
+            ZoneInfo(name)
+        for zone, _ in zones:
+            ZoneInfo(zone)
+    for name in ("CDT", "CT"):
+        said = abbreviation_hint(name)
+        assert "'America/Chicago' (US Central time)" in said and "Shanghai" not in said, said
+    assert "'Asia/Shanghai' (China)" in abbreviation_hint("CST")
+    assert "'Europe/London' (the UK) or 'Asia/Dhaka' (Bangladesh)" in abbreviation_hint("BST")
