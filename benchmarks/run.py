@@ -205,7 +205,10 @@ def main() -> None:
     p.add_argument(
         "--calls",
         type=int,
-        help="calls of every scenario with one caller; 4 times as many with 200 callers (default 1000, --quick 100)",
+        help=(
+            "calls of every scenario with one caller; 4 times as many with 200 callers, 10 times for the memory figure"
+            " (default 1000, --quick 100)"
+        ),
     )
     p.add_argument("--out", help="default: benchmarks/results/latest.json (--quick: quick.json)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="the upstream delays every answer by this much")
