@@ -67,3 +67,19 @@ def test_last_month_per_agent_per_day_as_csv_in_the_policy_s_zone(tmp_path, monk
     out_err = capsys.readouterr()
     assert out_err.out == "date,agent,known_cost_usd,unknown_cost_bound_usd,at_most_usd,unbounded_attempts\n"
     assert "did you mean 'alice'" in out_err.err
+
+
+def test_a_report_in_est_says_on_stderr_that_the_zone_keeps_no_summer_time(tmp_path, monkeypatch, capsys):
+    """`--timezone EST` is taken (an IANA zone, UTC-5 all year), and counted New York's summer days an hour off with
+    no word of it; flow daily and flow summarize now say so on stderr, as the tools' notes do. America/New_York: no
+    such note."""
+    db = tmp_path / "l.db"
+    monkeypatch.setenv("MAGSAG_DB", str(db))
+    _fill(db)
+    for command in (["flow", "daily", "--format", "json"], ["flow", "summarize"]):
+        assert main([*command, "--timezone", "EST"]) == 0
+        err = capsys.readouterr().err
+        assert "note: timezone 'EST' is UTC-5 all year, with no summer time" in err, (command, err)
+        assert "give timezone 'America/New_York'" in err, (command, err)
+        assert main([*command, "--timezone", "America/New_York"]) == 0
+        assert "summer time" not in capsys.readouterr().err, command

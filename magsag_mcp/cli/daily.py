@@ -35,7 +35,7 @@ def daily_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _daily(args: argparse.Namespace) -> int:
-    from .data import filters_from, print_notes, settle_output
+    from .data import filters_from, print_notes, print_zone_notes, settle_output
     from .ledger_reading import with_ledger
 
     filters = filters_from(args, zone=args.timezone)
@@ -45,6 +45,7 @@ def _daily(args: argparse.Namespace) -> int:
         rows = await ledger.agent_days(filters, args.timezone)
         matched = bool(rows)
         await print_notes(ledger, filters, {"agent": matched, "run": matched, "names": matched})
+        print_zone_notes(args.timezone)
         unbounded = sum(1 for row in rows if row["at_most_usd"] is None)
         if unbounded:
             from ..plurals import agreeing, counted

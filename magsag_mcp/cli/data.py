@@ -92,6 +92,15 @@ def checked_cursor(cursor: str | None, command: str, item: str, given_with: str)
         ) from None
 
 
+def print_zone_notes(zone: str | None) -> None:
+    """What a report's days in ``zone`` need said of the zone, on stderr (:func:`~..zones.zone_notes`: EST and MST keep
+    no summer time), as the tools say it in their notes."""
+    from ..zones import zone_notes
+
+    for note in zone_notes(zone):
+        print(f"note: {note}", file=sys.stderr)
+
+
 async def print_notes(ledger: Any, filters: Any, matched: dict[str, bool]) -> None:
     """A note on stderr for each filter that names what no call of the ledger recorded (a mistyped agent, run id,
     model or skill: an empty audit export, a summary of nothing that `flow gate` passes), with what it nearly is."""
@@ -116,6 +125,7 @@ def _summarize(args: argparse.Namespace) -> int:
 
         summary = await ledger.summarize(filters, args.timezone)
         await print_notes(ledger, filters, summary_matched(summary))
+        print_zone_notes(args.timezone)
         if (unsent := await ledger.unsent_note(filters, summary)) is not None:
             print(f"note: {shown(unsent)}", file=sys.stderr)
         note_unknown_costs(summary)
