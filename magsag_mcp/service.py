@@ -229,8 +229,8 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
         ``recorded_ok(result)``: told once its answer's record is handed to the ledger as ok, which a cancel from then
         on (a group commit's wait, the answer cache's write, the caller's own unwinding) leaves written as ok: its
         caller says the call answered, as the ledger will, not that it was cancelled. ``continuing``: the call whose
-        paused turn this one sends back (:meth:`continue_paused`'s); ``attempts``: the list its attempts are put in as
-        they end, read by its caller however the call ended (a continuation that failed numbers the next on past
+        paused turn this one sends back (:meth:`continue_paused`'s); ``attempts``: an empty list its attempts are put in
+        as they end (one not empty is refused before any record), read by its caller however the call ended (a continuation that failed numbers the next on past
         its)."""
         self._on_own_loop()
         if not isinstance(skill_id, str):
@@ -244,6 +244,13 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
             check_name(run_id, "run_id")
         if parent_run_id is not None:
             check_name(parent_run_id, "parent_run_id")
+        if attempts is not None and (type(attempts) is not list or attempts):
+            # the list this call's attempts are put in: one holding another call's was recorded as this one's too
+            raise InputError(
+                "attempts must be an empty list (invoke_skill fills it with this call's attempts as they end), got "
+                f"{type(attempts).__name__} of {len(attempts) if isinstance(attempts, list) else '?'} item(s): pass a "
+                "new [] for each call, or leave it out"
+            )
         self._refuse_if_closing()
         if self.ledger.read_only:  # refused before a target is paid for an answer that could not be recorded
             raise self.ledger.read_only_error()

@@ -100,3 +100,27 @@ async def test_a_continuations_argument_out_of_range_is_refused_naming_it_nothin
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
         assert [r[0] for r in conn.execute("SELECT attempt_number FROM attempts ORDER BY id")] == [1, 2]
+
+
+@pytest.mark.parametrize("given", ["a list the last call filled", "not a list"])
+async def test_invoke_skills_attempts_list_must_come_empty_nothing_sent_nor_recorded(catalog, tmp_path, serve, given):
+    # invoke_skill's attempts (what continue_paused reads its continuation's attempts from) is the list the call's
+    # attempts are put in: one handed in holding another call's attempts was recorded as this call's too, that call's
+    # spend written twice in the ledger (the run's and the budgets' sums with it)
+    fake = FakeAnthropic(KEY).queue({"text": "Sun."}, {"text": "Rain."})
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": await serve(fake)}
+    db = tmp_path / "ledger.db"
+    config = {"provider": "anthropic", "model": MODEL, "max_tokens": 2000, "stream": False}
+    tried: list[Any] = []
+    async with await Service.open(catalog=catalog, db=db, env=env) as svc:
+        first = await svc.invoke_skill("skill.analysis", {"data": "x", "model_config": config}, attempts=tried)
+        assert first.text == "Sun." and [a.attempt_number for a in tried] == [1]
+        handed: Any = tried if given == "a list the last call filled" else (1, 2)
+        with pytest.raises(E.InputError) as refused:
+            await svc.invoke_skill("skill.analysis", {"data": "y", "model_config": config}, attempts=handed)
+    said = refused.value.message
+    assert said.startswith("attempts must be an empty list") and "fill" in said, said
+    assert len(fake.requests) == 1
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM attempts").fetchone() == (1,)
