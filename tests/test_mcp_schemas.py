@@ -677,3 +677,23 @@ async def test_the_service_s_limits_on_names_models_and_urls_are_in_the_schema_a
             err = error_of(result)
             assert said in err["message"] and "should have at most" not in err["message"], (name, err)
             assert err["max_length"] == limit, (name, path, err)  # (a fallback's and check_budget's model said none)
+
+
+async def test_continue_paused_continuations_is_bounded_as_the_setting_and_the_context_are(tools, tmp_path):
+    # continuations over MAGSAG_PAUSE_CONTINUATIONS' maximum is refused by the service (paused_calls.py): the schema
+    # took any whole number from 0, so a client (a model) read no bound there, unlike context.pause_continuations's
+    from magsag_mcp.settings import MAXIMA
+
+    most = int(MAXIMA["MAGSAG_PAUSE_CONTINUATIONS"])
+    bounded = tools["continue_paused"].input_schema["properties"]["continuations"]
+    assert bounded == {**bounded, "type": "integer", "minimum": 0, "maximum": most}, bounded
+    context = tools["invoke_skill"].input_schema["properties"]["context"]
+    assert json.dumps(context).count(f'"maximum": {most}') >= 1
+    server = build_server(catalog=CATALOG, db=tmp_path / "l.db", env={})
+    async with Client(server) as client:
+        refused = await client.call_tool(
+            "continue_paused", {"paused_id": "paused_0123456789abcdef", "continuations": most + 1}
+        )
+    assert refused.is_error
+    said = json.dumps(refused.structured_content)
+    assert "invalid_arguments" in said and "continuations" in said and str(most) in said, said

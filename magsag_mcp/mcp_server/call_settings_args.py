@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StrictBool
 
+from ..settings import MAXIMA
 from .argument_parts import MODEL_LENGTH, NOT_BOOL_NUMBER, MaxTokens, ModelName, _In
 from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider, provider_choices, provider_value_hint
 
@@ -174,7 +175,7 @@ class ContextArg(_In):
     pause_continuations: int | None = Field(
         None,
         ge=0,
-        le=20,
+        le=int(MAXIMA["MAGSAG_PAUSE_CONTINUATIONS"]),
         description="how many requests may continue a turn the vendor paused (Claude's pause_turn, a long web "
         "search), each an attempt of its own, billed; 0: none; unset: MAGSAG_PAUSE_CONTINUATIONS (default 3)",
     )

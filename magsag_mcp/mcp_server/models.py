@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
+from ..settings import MAXIMA
 from ..text import NAME_MAX
 from .argument_parts import MODEL_LENGTH as MODEL_LENGTH
 from .argument_parts import NAME_LENGTH as NAME_LENGTH
@@ -109,6 +110,9 @@ class InvokeSkillArgs(_SkillArgs):
     context: ContextArg | None = CONTEXT
 
 
+#: the most requests that may continue a paused turn (MAGSAG_PAUSE_CONTINUATIONS' maximum)
+PAUSE_CONTINUATIONS_MOST = int(MAXIMA["MAGSAG_PAUSE_CONTINUATIONS"])
+
 #: what a paused id is (see paused_calls.held_turn): checked here, so that a client's model sending a run id is told
 PAUSED_ID_PATTERN = r"^paused_[0-9a-f]{16}$"
 
@@ -120,7 +124,8 @@ class ContinuePausedArgs(_Args):
         description="the paused_id of an invoke_skill (or continue_paused) result whose turn was left paused, e.g. "
         "paused_0123456789abcdef",
     )
-    continuations: Annotated[int, Field(ge=0), NOT_BOOL_INT] | None = Field(
+    # bounded as the service refuses it (paused_calls._checked_continuations), and as context.pause_continuations is
+    continuations: Annotated[int, Field(ge=0, le=PAUSE_CONTINUATIONS_MOST), NOT_BOOL_INT] | None = Field(
         None,
         description="how many more requests may continue the turn should it pause again (default: the first call's "
         "context.pause_continuations, else MAGSAG_PAUSE_CONTINUATIONS)",
