@@ -230,8 +230,8 @@ class Service(Lifecycle, CallRecords, RouteExplanation, LedgerReads, PausedConti
         on (a group commit's wait, the answer cache's write, the caller's own unwinding) leaves written as ok: its
         caller says the call answered, as the ledger will, not that it was cancelled. ``continuing``: the call whose
         paused turn this one sends back (:meth:`continue_paused`'s); ``attempts``: an empty list its attempts are put in
-        as they end (one not empty is refused before any record), read by its caller however the call ended (a continuation that failed numbers the next on past
-        its)."""
+        as they end (one not empty is refused before any record), read by its caller however the call ended (a
+        continuation that failed numbers the next on past its)."""
         self._on_own_loop()
         if not isinstance(skill_id, str):
             self.catalog.skill(skill_id)  # refused with the fix, before a run is recorded under it
