@@ -392,6 +392,15 @@ class PausedContinuation:
                 f"run {previous.run_id}'s answer (finish_reason {previous.finish_reason!r}) was not left paused: there "
                 "is no turn to continue"
             )
+        if paused.id and not paused.id.startswith(f"paused_{PROCESS_MARK}"):
+            # a result in hand another process left paused (a forked child's copy of its parent's, one unpickled):
+            # its turn is that process's, which may continue it too (sent twice, paid twice, the turn forked)
+            raise InputError(
+                f"run {previous.run_id}'s turn was left paused by another process ({paused.id}: a process this one was "
+                "forked from, or whose result was carried here), and only the process that paused a turn can continue "
+                "it: continue it in that process while it runs, or call the skill again to start the turn over (paid "
+                "again)"
+            )
         if agent is not None and paused.agent != agent:  # (a result in hand: the caller's own, said so)
             raise InputError(f"run {previous.run_id}'s paused call is agent {paused.agent!r}'s, not {agent!r}'s")
         if previous.paused_taken is not None:

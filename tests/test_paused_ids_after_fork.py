@@ -66,3 +66,32 @@ def test_a_forked_child_marks_its_paused_ids_as_its_own_and_tells_its_parents_as
     # the parent: its own mark and its paused call kept, the child's id another process's
     assert parents.startswith(f"paused_{mark}") and held.get(parents) is not None
     assert "given by another process" in unheld_said(child["id"])
+
+
+@pytest.mark.anyio
+async def test_a_result_left_paused_by_another_process_is_refused_in_hand_too_nothing_sent(
+    catalog, tmp_path, serve, monkeypatch
+):
+    # A forked child holds none of its parent's paused calls by id, but its copy of the parent's InvokeResult (a
+    # variable the fork copied) was continued there all the same: the parent's turn sent a second time, paid twice.
+    # The at-fork hook draws the child's mark again; here the mark is drawn again as it does, in this process.
+    from magsag_mcp import errors as E
+    from magsag_mcp.service import Service
+    from tests.providers.fakes import FakeAnthropic
+
+    key = "sk-f0rk-c0py-p4u5"
+    fake = FakeAnthropic(key).queue({"searched": "weather in Oslo", "finish": "pause_turn", "text": "Searching. "})
+    env = {"ANTHROPIC_API_KEY": key, "ANTHROPIC_BASE_URL": await serve(fake)}
+    config = {"provider": "anthropic", "model": "claude-opus-4-6", "max_tokens": 2000, "stream": False}
+    async with await Service.open(catalog=catalog, db=tmp_path / "ledger.db", env=env) as svc:
+        paused = await svc.invoke_skill(
+            "skill.analysis", {"data": "x", "model_config": config}, context={"pause_continuations": 0}
+        )
+        assert paused.paused_call is not None
+        drawn_again = "f0f0f0" if paused_calls.PROCESS_MARK != "f0f0f0" else "0f0f0f"
+        monkeypatch.setattr(paused_calls, "PROCESS_MARK", drawn_again)
+        with pytest.raises(E.InputError) as refused:
+            await svc.continue_paused(paused)
+    said = refused.value.message
+    assert "another process" in said and "call the skill again" in said, said
+    assert len(fake.requests) == 1 and paused.paused_taken is None
