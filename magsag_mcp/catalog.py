@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .catalog_edits import installed_catalog_note as installed_catalog_note
 from .catalog_location import _CATALOG_DIRS, _bundled
 from .catalog_location import find_catalog as find_catalog
-from .catalog_yaml import catalog_yaml_file, read_yaml, variables_named, yaml_kind
+from .catalog_yaml import catalog_file_to_read, read_yaml, variables_named, yaml_kind
 from .errors import CatalogError, ConfigError, UnknownSkillError
 from .plurals import counted
 from .provider_defaults import read_provider_defaults
@@ -181,10 +181,17 @@ def _pydantic_problems(path: Path, exc: ValidationError, model: type[BaseModel])
 def _yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    # Not asked is_file, as policy_files does not: a skill (routing, agent) file that is a link to nothing was passed
-    # over unsaid, and the user's skill was gone; read, it is said (a link to what is not there, with the fix). A
-    # folder named like one (skills/old.yaml/) is no file to read.
-    return sorted(p for p in folder.iterdir() if catalog_yaml_file(p) and not p.is_dir())
+    return sorted(p for p in folder.iterdir() if catalog_file_to_read(p))
+
+
+def _folders_linked_to_nothing(root: Path) -> list[Path]:
+    """skills/, routing/ and agents/ where each is a link to nothing (a folder kept elsewhere, not mounted): their
+    files were passed over unsaid, the agents gone, routing said to have no default chain, skills to be no catalog."""
+    return [
+        folder
+        for folder in (root / name for name in ("skills", "routing", "agents"))
+        if folder.is_symlink() and not folder.exists()
+    ]
 
 
 def catalog_variables(root: Path) -> frozenset[str]:
@@ -200,7 +207,13 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
     problems: list[str] = []
     skills: dict[str, Skill] = {}
     skill_files: dict[str, Path] = {}
-    if not (root / "skills").is_dir():
+    unmounted = _folders_linked_to_nothing(root)
+    problems.extend(
+        f"{folder}: {folder.name}/ is a link to nothing ({os.readlink(folder)}), so none of its files is read; "
+        "mount or restore the folder it points to, or remove the link"
+        for folder in unmounted
+    )
+    if not (root / "skills").is_dir() and root / "skills" not in unmounted:
         # the guide's catalog/policies/model_governance.yaml, written in a new project, given as --catalog or
         # MAGSAG_CATALOG: its calls are to skills, and routing, that only the bundled catalog holds
         bundled = _bundled()
@@ -291,7 +304,7 @@ def _load(root: Path, env: Mapping[str, str]) -> tuple[Catalog | None, list[str]
             # in its place: a route naming a tier went after every route with a chain, whatever the file order
             routes.append((route, tiers[route.tier]))  # type: ignore[index]
     routes.sort(key=lambda rc: -rc[0].priority)  # stable: file order breaks ties
-    if default is None and not unreadable:
+    if default is None and not unreadable and root / "routing" not in unmounted:
         problems.append(
             f"{root / 'routing'}: no routing file defines a 'default' chain, where a task no route matches goes; add "
             "one to a routing file (routing/default.yaml), e.g. default: [openai:gpt-4o-mini]"

@@ -37,6 +37,14 @@ def catalog_yaml_file(path: Path) -> bool:
     return path.suffix.lower() in (".yaml", ".yml") and not path.name.startswith(_NOT_CATALOG_FILES)
 
 
+def catalog_file_to_read(path: Path) -> bool:
+    """Whether a catalog folder's entry is read as a catalog file: its name is one (:func:`catalog_yaml_file`) and it
+    is a file, or a link to nothing (read, it is said as one, with the fix: passed over, the user's skill, routing or
+    limits were gone unsaid). A folder named like one is no file to read, nor is a named pipe or a device: reading a
+    pipe waits for a writer, and the catalog's load hung."""
+    return catalog_yaml_file(path) and (path.is_file() or (path.is_symlink() and not path.exists()))
+
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from magsag_mcp.catalog import load_catalog, validate_catalog
 from magsag_mcp.errors import CatalogError
+from magsag_mcp.governance import load_policies
 
 
 def test_a_skill_file_linking_to_nothing_is_a_load_error_naming_it_and_the_fix(catalog: Path, tmp_path: Path):
@@ -51,3 +52,49 @@ def test_a_skill_file_magsag_may_not_read_is_told_to_be_made_readable(catalog: P
 def test_a_folder_named_as_a_skill_file_is_no_file_to_read(catalog: Path):
     (catalog / "skills" / "old.yaml").mkdir()
     assert load_catalog(catalog, env={}).skills  # loads, passing the folder over
+
+
+def _unblocking(fifo: Path) -> None:
+    """Open ``fifo`` for writing and close it: a reader waiting on it (the load, had it opened it) reads its end."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # (no reader waiting: nothing to wake)
+        pass
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.parametrize("folder", ["skills", "routing", "agents", "policies"])
+def test_a_named_pipe_named_as_a_catalog_file_is_passed_over_not_read(catalog: Path, folder: str):
+    # reading a pipe waits for a writer: the catalog's load hung where it was read as a file (a link to nothing is
+    # read, to be said; a pipe is no file to read, as a folder is not)
+    import threading
+
+    fifo = catalog / folder / "pipe.yaml"
+    os.mkfifo(fifo)
+    loaded: list[object] = []
+    load = load_policies if folder == "policies" else load_catalog  # (policies are read apart from the catalog)
+    loading = threading.Thread(target=lambda: loaded.append(load(catalog, env={})), daemon=True)
+    loading.start()
+    loading.join(timeout=60)  # (a hang guard: the load reads no pipe and is done at once)
+    hung = loading.is_alive()
+    _unblocking(fifo)
+    loading.join(timeout=60)
+    assert not hung, f"the catalog's load waited on {fifo}"
+    [read] = loaded
+    assert read is not None
+
+
+@pytest.mark.parametrize("folder", ["skills", "routing", "agents"])
+def test_a_catalog_folder_linking_to_nothing_is_a_load_error_naming_it(catalog: Path, tmp_path: Path, folder: str):
+    # its files were passed over unsaid: the agents gone, routing said to have no default chain, skills to be no catalog
+    import shutil
+
+    shutil.rmtree(catalog / folder)
+    (catalog / folder).symlink_to(tmp_path / "unmounted" / folder)
+    problems = validate_catalog(catalog, env={})
+    said = (
+        f"{catalog / folder}: {folder}/ is a link to nothing ({tmp_path / 'unmounted' / folder}), so none of its "
+        "files is read; mount or restore the folder it points to, or remove the link"
+    )
+    assert said in problems, problems
+    assert not any("no routing file defines a 'default' chain" in p or "no skills/ folder" in p for p in problems)

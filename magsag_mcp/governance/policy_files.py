@@ -20,7 +20,8 @@ def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
     """The policy files, each ``policies/*.yaml`` (a catalog with no ``policies`` has no governance). A ``policies``
     that is there but no folder (a file, a link to a mount that is not there), and a policy file in a folder under it,
     which is not read, are problems: passed over, their limits and allowed models were gone without a word."""
-    from ..catalog_yaml import catalog_yaml_file  # (as _read: the YAML reader is imported where a catalog is read)
+    # (as _read: the YAML reader is imported where a catalog is read)
+    from ..catalog_yaml import catalog_file_to_read, catalog_yaml_file
 
     folder = catalog_dir / "policies"
     if not folder.is_dir():
@@ -49,9 +50,9 @@ def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
         for p in nested
     )
     # Policy.YAML is a policy file too (a Windows editor's name for it): skipped, its limits would be gone unsaid; an
-    # editor's lock beside one is none (see catalog_yaml_file). Not asked is_file: a policy file that is a link to
-    # nothing is said (cannot read), where passed over its limits would be gone unsaid.
-    return sorted(p for p in folder.iterdir() if catalog_yaml_file(p))
+    # editor's lock beside one is none (see catalog_file_to_read, which reads a policy file that is a link to nothing,
+    # said as one, where passed over its limits would be gone unsaid).
+    return sorted(p for p in folder.iterdir() if catalog_file_to_read(p))
 
 
 #: what a policy file must hold, for the message about an empty one
