@@ -40,12 +40,9 @@ class YamlLines:
         line = node.start_mark.line
         for part in loc:
             if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                        line, node = key.start_mark.line, value
-                        break
-                else:
+                if (entry := _entry(node, str(part))) is None:
                     break
+                line, node = entry[0].start_mark.line, entry[1]
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
                 node = node.value[part]
                 line = node.start_mark.line
@@ -57,6 +54,29 @@ class YamlLines:
         """``FILE:LINE`` of ``loc``, or ``FILE`` where no line is known."""
         line = self.line(loc)
         return f"{self.path}:{line}" if line is not None else str(self.path)
+
+
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _entry(node: Any, key: str) -> tuple[Any, Any] | None:
+    """The key node and value node of ``key`` in mapping ``node``; where the mapping takes it from another by a merge
+    (``<<: *base``, the mapping written once and reused), that one's, the line where the key is written (not the
+    merging item's, where the user looked for it in vain). As YAML merges: a key of the mapping's own wins, then the
+    merged mappings in their order."""
+    import yaml
+
+    merged = []
+    for k, value in node.value:
+        if isinstance(k, yaml.ScalarNode):
+            if k.tag == _MERGE:
+                merged.extend(value.value if isinstance(value, yaml.SequenceNode) else [value])
+            elif k.value == key:
+                return k, value
+    for mapping in merged:
+        if isinstance(mapping, yaml.MappingNode) and (found := _entry(mapping, key)) is not None:
+            return found
+    return None
 
 
 def placed_on_its_line(place: str) -> str:

@@ -87,3 +87,37 @@ def test_a_place_whose_file_cannot_be_read_again_is_said_as_it_was(tmp_path: Pat
     changed = tmp_path / "changed.yaml"
     changed.write_text("policies: [unclosed\n")  # (edited since it was read: no longer YAML)
     assert YamlLines(changed).where(["policies", 0]) == str(changed)
+
+
+def test_a_key_a_policy_takes_by_a_merge_names_the_line_it_is_written_on(tmp_path: Path):
+    # `<<: *base`: the key is written once, in the anchored mapping; the merging item's line held no such key
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "shared: &base\n"
+        "  thresholds:\n"
+        "    max_cost_per_rn_usd: 1\n"  # (line 3)
+        "policies:\n"
+        "  - <<: *base\n"
+        "    name: team_a\n"
+    )
+    lines = YamlLines(path)
+    assert lines.line(["policies", 0, "thresholds", "max_cost_per_rn_usd"]) == 3
+    assert lines.line(["policies", 0, "name"]) == 6  # (its own key, not the merged mapping's)
+    with pytest.raises(E.CatalogError) as info:
+        load_policy_file(path)
+    assert any(p.startswith(f"{path}:3: policies.0.thresholds.max_cost_per_rn_usd: ") for p in info.value.problems)
+
+
+def test_a_merged_mapping_gives_way_to_the_items_own_key_and_to_an_earlier_merge(tmp_path: Path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "a: &a {allow_unpriced: true}\n"
+        "b: &b {allow_unpriced: false, name: from_b}\n"
+        "policies:\n"
+        "  - <<: [*a, *b]\n"
+        "    name: mine\n"
+    )
+    lines = YamlLines(path)
+    assert lines.line(["policies", 0, "allow_unpriced"]) == 1  # (*a, merged first, wins)
+    assert lines.line(["policies", 0, "name"]) == 5
+    assert lines.line(["policies", 0, "missing"]) == 4  # (a key nowhere: the item's line)
