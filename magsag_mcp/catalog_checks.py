@@ -16,7 +16,7 @@ from typing import Any
 from .catalog import Catalog
 from .catalog_route_checks import route_at
 from .types import Target
-from .yaml_lines import placed_on_its_line
+from .yaml_lines import YamlLines, placed_on_its_line
 
 
 def agent_entrypoint_problems(catalog: Catalog) -> list[str]:
@@ -273,6 +273,7 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
 
     targets = list(dict.fromkeys(catalog.routing.all_targets()))
     problems = []
+    lines: dict[Path, YamlLines] = {}  # (each policy file a problem names, composed once)
     for p in policies.policies:
         refused = [t for t in targets if not matches(p.allowed_models or ["*"], t)]
         names = sorted({t.model for t in refused} | {t.label for t in refused})  # as written: bare, or pinned
@@ -290,7 +291,9 @@ def misspelt_allowed_models(catalog: Catalog, policies: Any) -> list[str]:
                     "correct the model's name in routing"
                 )
             elif near:
-                where = placed_on_its_line(policies.place(p.name, f"allowed_models.{j}", catalog.root / "policies"))
+                where = placed_on_its_line(
+                    policies.place(p.name, f"allowed_models.{j}", catalog.root / "policies"), lines
+                )
                 problems.append(
                     f"{where}: policy {p.name!r} allows {pattern!r}, which no routing target is; "
                     f"did you mean {near!r}? (routing's {near} is refused by it, and skipped on every call)"

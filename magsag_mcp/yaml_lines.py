@@ -79,10 +79,12 @@ def _entry(node: Any, key: str) -> tuple[Any, Any] | None:
     return None
 
 
-def placed_on_its_line(place: str) -> str:
+def placed_on_its_line(place: str, read: dict[Path, YamlLines] | None = None) -> str:
     """A policy's place as :meth:`~.governance.policy.PolicySet.place` says it (``FILE: policies.0.allowed_models.1``)
     with its line (``FILE:12: policies.0.allowed_models.1``), for a problem the catalog's checks find; as it was where
-    the file cannot be read again (a place whose file name was redacted)."""
+    the file cannot be read again (a place whose file name was redacted). ``read``: the files' lines composed so far,
+    kept by a caller placing many (a policy file copied whole, each of its names used twice: a file composed for
+    each, twice, where once does)."""
     file, sep, dotted = place.partition(": ")
     if not sep or not dotted.startswith("policies"):
         return place
@@ -90,4 +92,8 @@ def placed_on_its_line(place: str) -> str:
     if not path.is_file():
         return place
     loc = [int(part) if part.isdigit() else part for part in dotted.split(".")]
-    return f"{YamlLines(path).where(loc)}: {dotted}"
+    if read is None:
+        lines = YamlLines(path)
+    elif (lines := read.get(path)) is None:
+        lines = read[path] = YamlLines(path)
+    return f"{lines.where(loc)}: {dotted}"

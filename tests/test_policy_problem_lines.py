@@ -121,3 +121,21 @@ def test_a_merged_mapping_gives_way_to_the_items_own_key_and_to_an_earlier_merge
     assert lines.line(["policies", 0, "allow_unpriced"]) == 1  # (*a, merged first, wins)
     assert lines.line(["policies", 0, "name"]) == 5
     assert lines.line(["policies", 0, "missing"]) == 4  # (a key nowhere: the item's line)
+
+
+def test_a_policy_file_copied_whole_is_composed_once_for_its_names_lines(catalog_copy: Path, monkeypatch):
+    # each of its names used twice: the lines of both places were found by composing each file again, twice a name
+    import yaml
+
+    shipped = catalog_copy / "policies" / "model_governance.yaml"
+    (catalog_copy / "policies" / "zz_copy.yaml").write_text(shipped.read_text())
+    names = len(load_policy_file(shipped).policies)
+    assert names >= 2
+    composed: list[object] = []
+    real = yaml.compose
+    monkeypatch.setattr(yaml, "compose", lambda *a, **k: composed.append(a) or real(*a, **k))
+    with pytest.raises(E.CatalogError) as info:
+        load_policies(catalog_copy)
+    assert len(info.value.problems) == names
+    assert all(":" in p.split(": policies.")[0].removeprefix(str(catalog_copy)) for p in info.value.problems)
+    assert len(composed) == 2  # (the copy and the file it copies, once each)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -14,6 +15,9 @@ from ..errors import CatalogError, ConfigError, redact
 from .policy import PolicySet
 from .policy_models import Policy, PolicyFile
 from .policy_problems import policy_problems
+
+if TYPE_CHECKING:
+    from ..yaml_lines import YamlLines
 
 
 def _files(catalog_dir: Path, problems: list[str]) -> list[Path]:
@@ -116,14 +120,15 @@ def _place(path: Path, read: list[Policy], places: dict[str, str], problems: lis
     # redacted: the place is said in results (explain's and check_budget's reasons), not only in errors, which redact
     # what they say; a folder named by a credential (a CI checkout named by its token) was said there as it was
     file = redact(str(path))
+    lines: dict[Path, YamlLines] = {}  # (each file a problem names, composed once)
     for i, policy in enumerate(read):
         here = f"{file}: policies.{i}"
         if policy.name in places:
             from ..yaml_lines import placed_on_its_line  # (a problem's: with the line each is written on)
 
             problems.append(
-                f"{placed_on_its_line(f'{here}.name')}: policy name {policy.name!r} is also used in "
-                f"{placed_on_its_line(places[policy.name])}; "
+                f"{placed_on_its_line(f'{here}.name', lines)}: policy name {policy.name!r} is also used in "
+                f"{placed_on_its_line(places[policy.name], lines)}; "
                 "give each policy a name of its own (a denial or a limit names the policy that set it)"
             )
         places.setdefault(policy.name, here)
