@@ -66,7 +66,7 @@ def _entry(node: Any, key: str) -> tuple[Any, Any] | None:
     merged mappings in their order."""
     import yaml
 
-    merged = []
+    merged: list[Any] = []
     for k, value in node.value:
         if isinstance(k, yaml.ScalarNode):
             if k.tag == _MERGE:
@@ -92,8 +92,9 @@ def placed_on_its_line(place: str, read: dict[Path, YamlLines] | None = None) ->
     if not path.is_file():
         return place
     loc = [int(part) if part.isdigit() else part for part in dotted.split(".")]
-    if read is None:
+    lines = read.get(path) if read is not None else None
+    if lines is None:
         lines = YamlLines(path)
-    elif (lines := read.get(path)) is None:
-        lines = read[path] = YamlLines(path)
+        if read is not None:
+            read[path] = lines
     return f"{lines.where(loc)}: {dotted}"
