@@ -65,14 +65,21 @@ def target_span(
     tries: Sequence[AttemptRecord],
     answer: LLMResult | None,
     content: bool,
+    *,
+    origin: tuple[int, float] | None = None,
 ) -> None:
     """The span of ``tries``, a target's tries one after another (at least one), sent as children of ``parent``.
-    ``kinds``: the API's SpanKind.CLIENT and StatusCode.ERROR."""
+    ``kinds``: the API's SpanKind.CLIENT and StatusCode.ERROR. ``origin``: the parent's start on the wall clock and the
+    cascade's monotonic clock's reading then, where the span starts as many nanoseconds after it as the first try was
+    sent on that clock: on its first try's wall-clock start, a clock set back before it (a fallback's target after
+    an hour's step back) placed the span before its parent's start, the targets in the wrong order."""
     client, error = kinds
     first, last = tries[0], tries[-1]
     provider = PROVIDER_NAMES.get(first.provider, first.provider)
     operation = OPERATIONS.get(first.provider, "chat")
     started = int(first.started_at * _NS)
+    if origin is not None and first.sent_clock is not None:
+        started = origin[0] + max(int((first.sent_clock - origin[1]) * _NS), 0)
     span = tracer.start_span(f"{operation} {first.model}", context=parent, kind=client, start_time=started)
     try:  # ended whatever happens here: a span never ended is never exported
         span.set_attribute("gen_ai.operation.name", operation)

@@ -222,11 +222,11 @@ async def _run_in_span(
         outcome = await run(cascade, plan, **options)
     except BaseException as exc:
         _context.detach(token)
-        _end(tracer, span, cascade, plan, options, None, exc, begun_at + _gone(clock, begun))
+        _end(tracer, span, cascade, plan, options, None, exc, (begun_at, begun, clock))
         _measure(instruments, cascade, plan, options, None)
         raise
     _context.detach(token)
-    _end(tracer, span, cascade, plan, options, outcome.result, None, begun_at + _gone(clock, begun))
+    _end(tracer, span, cascade, plan, options, outcome.result, None, (begun_at, begun, clock))
     _measure(instruments, cascade, plan, options, outcome.result)
     return outcome
 
@@ -239,10 +239,14 @@ def _end(
     options: Mapping[str, Any],
     answer: LLMResult | None,
     exc: BaseException | None,
-    ended_at: int,
+    origin: tuple[int, float, Callable[[], float]],
 ) -> None:
+    """``origin``: the span's start on the wall clock, the monotonic clock's reading then, and that clock: the span
+    ends at the start plus the time gone on it, and its targets' spans are placed on it (see otel_attempts.py)."""
+    begun_at, begun, clock = origin
+    ended_at = begun_at + _gone(clock, begun)
     try:
-        _describe(tracer, span, cascade, plan, options, answer, exc)
+        _describe(tracer, span, cascade, plan, options, answer, exc, (begun_at, begun))
     except Exception:  # a bug of ours: the call (paid for) goes on, its span without what was not written
         log.exception("magsag-mcp could not describe the call's OpenTelemetry span")
     finally:
@@ -262,6 +266,7 @@ def _describe(
     options: Mapping[str, Any],
     answer: LLMResult | None,
     exc: BaseException | None,
+    origin: tuple[int, float],
 ) -> None:
     trace = _trace
     attempts: list[AttemptRecord] = options["attempts"]
@@ -304,14 +309,14 @@ def _describe(
             continue
         sent += 1
         if tries and tries[-1].fallback_position != a.fallback_position:
-            _target(tracer, parent, kinds, cascade, plan, tries, answer, content)
+            _target(tracer, parent, kinds, cascade, plan, tries, answer, content, origin)
             tries = []
         tries.append(a)
         if a.outcome == "ok":
             span.set_attribute("magsag.target", f"{a.provider}:{a.model}")
             span.set_attribute("magsag.fallback.position", a.fallback_position)
     if tries:
-        _target(tracer, parent, kinds, cascade, plan, tries, answer, content)
+        _target(tracer, parent, kinds, cascade, plan, tries, answer, content, origin)
     span.set_attribute("magsag.attempts", sent)
     if exc is not None:
         if isinstance(exc, MagsagError):
@@ -333,10 +338,11 @@ def _target(
     tries: list[AttemptRecord],
     answer: LLMResult | None,
     content: bool,
+    origin: tuple[int, float],
 ) -> None:
     """A target's span (:func:`.otel_attempts.target_span`); a bug there is logged, and the call's other spans
     are still made."""
     try:
-        target_span(tracer, parent, kinds, cascade, plan, tries, answer, content)
+        target_span(tracer, parent, kinds, cascade, plan, tries, answer, content, origin=origin)
     except Exception:
         log.exception("magsag-mcp could not describe a target's OpenTelemetry span")

@@ -509,3 +509,47 @@ async def test_a_wall_clock_set_back_between_tries_leaves_no_span_ending_before_
     assert target.start_time == first.timestamp <= second.timestamp <= target.end_time
     # each no longer than it took on the monotonic clock: the hour set back is in none of them
     assert (call.end_time - call.start_time) / 1e9 < 3600.0
+
+
+async def test_a_wall_clock_set_back_before_a_fallback_keeps_its_span_within_the_calls_and_after_the_first(
+    tmp_path, spans, monkeypatch
+):
+    """The wall clock stepped back an hour once the first target failed: the fallback's span started on its try's
+    wall-clock start, an hour before the call's span began and before the first target's; each target's span is placed
+    on the call's, by the monotonic clock."""
+    from opentelemetry.sdk import trace as sdk_trace
+
+    from magsag_mcp.providers.openai import OpenAIProvider
+
+    exporter, _ = spans
+    real_time, stepped = time.time, [0.0]
+    monkeypatch.setattr(time, "time", lambda: real_time() - stepped[0])
+    monkeypatch.setattr(sdk_trace, "time_ns", lambda: int((real_time() - stepped[0]) * 1_000_000_000))
+    send = OpenAIProvider.complete
+
+    async def sent_as_the_clock_steps_back(self, request, target, *, progress=None):
+        try:
+            return await send(self, request, target, progress=progress)
+        finally:
+            stepped[0] += 3600.0  # once OpenAI's try has ended, before Claude's
+
+    monkeypatch.setattr(OpenAIProvider, "complete", sent_as_the_clock_steps_back)
+    up = LoopbackUpstream(plans={"gpt-4o": [500]})
+    await up.start()
+    try:
+        async with await _service(tmp_path, up, MAGSAG_MAX_RETRIES="0") as service:
+            result = await service.invoke_skill("skill.analysis", {"data": PROMPT, "model_config": FALLBACK})
+    finally:
+        await up.stop()
+    assert stepped[0] == 3600.0 and [a.outcome for a in result.attempts] == ["error", "ok"]
+    found = _by_name(exporter)
+    call, failed, answered = (
+        found["magsag skill.analysis"],
+        found["chat gpt-4o"],
+        found["chat claude-3-5-sonnet-20241022"],
+    )
+    assert call.start_time <= failed.start_time <= failed.end_time <= answered.start_time, (
+        (failed.start_time - call.start_time) / 1e9,
+        (answered.start_time - failed.end_time) / 1e9,
+    )
+    assert answered.start_time <= answered.end_time <= call.end_time
