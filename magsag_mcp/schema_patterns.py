@@ -16,6 +16,8 @@ import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .redaction import excerpt
+
 #: keywords whose values are data, not schemas: a "pattern" key inside them is no pattern
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 
@@ -66,8 +68,8 @@ def pattern_problem(schema: Mapping[str, Any]) -> str | None:
             why = exc.args[0] if exc.args else exc
             why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
             return (
-                f"pattern {pattern[:200]!r} cannot be matched in linear time ({why}): answers are checked with RE2, "
-                "which has no lookahead, lookbehind or backreferences; rewrite it without them"
+                f"pattern {excerpt(pattern, 200)!r} cannot be matched in linear time ({why}): answers are checked with "
+                "RE2, which has no lookahead, lookbehind or backreferences; rewrite it without them"
             )
     if _has_key(schema, "patternProperties") and _has_key(schema, "unevaluatedProperties"):
         return (

@@ -10,6 +10,8 @@ import datetime
 import math
 from typing import Any
 
+from .redaction import excerpt
+
 __all__ = ["yaml_kind", "yaml_kind_word"]
 
 
@@ -55,7 +57,8 @@ def yaml_kind(value: Any) -> str:
             return f"{'minus ' if value < 0 else ''}infinity ({'-' if value < 0 else ''}.inf)"
         return f"the decimal number {value!r}"
     if isinstance(value, str):
-        return f"the text {value[:40]!r}" + ("..." if len(value) > 40 else "")
+        # redacted before the cut (a known key straddling it kept up to 11 characters, too few to be known)
+        return f"the text {excerpt(value, 40)!r}" + ("..." if len(value) > 40 else "")
     if isinstance(value, (bytes, bytearray)):
         return f"binary data of {len(value)} bytes, tagged !!binary"
     if isinstance(value, datetime.datetime):

@@ -23,7 +23,7 @@ from typing import Any
 from .. import signals
 from ..errors import ConfigError, InputError, LedgerError, MagsagError
 from ..option_names import command_line
-from ..redaction import register_env_secrets
+from ..redaction import excerpt, register_env_secrets
 from ..signals import exit_status, sigterm_as_interrupt, writing_output
 
 # re-exported: the command modules (and the MCP server's parser) import them from here
@@ -226,7 +226,8 @@ def path_too_long(exc: OSError) -> InputError | None:
     if exc.errno != errno.ENAMETOOLONG:
         return None
     path = os.fsdecode(exc.filename) if exc.filename is not None else ""
-    start = f"{path[:40]}..." if len(path) > 40 else path
+    # redacted before the cut: cut first, a known key straddling it kept up to 11 characters, too few to be known
+    start = f"{excerpt(path, 40)}..." if len(path) > 40 else path
     return InputError(
         f"the path {start!r} ({len(path)} characters) holds a name too long for the file system; check the "
         "--db, --catalog or --output given (or MAGSAG_DB, MAGSAG_CATALOG)"

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, redact
 
 __all__ = ["copy_name", "path_refused"]
 
@@ -88,7 +88,7 @@ def _name_too_long(exc: OSError, target: Path) -> str:
 
 def _shown(path: Path | str) -> str:
     """``path`` as a message says it: a path of thousands of characters (a value pasted) cut to its ends."""
-    text = str(path)
+    text = redact(str(path))  # before the cut: a known key straddling either end kept a piece too short to be known
     return text if len(text) <= 80 else f"{text[:40]}...{text[-30:]}"
 
 

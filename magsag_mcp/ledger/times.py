@@ -13,7 +13,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, excerpt
 from ..text import TIME_TEXT_MAX as TIME_TEXT_MAX
 from .duration_amounts import LEDGER_LONGEST, Longest, out_of_range, plain_amount, too_small
 from .time_spellings import duration_hint, spelling_hint
@@ -52,7 +52,7 @@ def _quoted(value: Any) -> str:
     server's log line and the MCP result; an int of 5,000 digits could not be written at all, and the refusal
     became Python's ValueError)."""
     if isinstance(value, str) and len(value) > TIME_TEXT_MAX:
-        return f"{value[:24]!r}... ({len(value):,} characters)"
+        return f"{excerpt(value, 24)!r}... ({len(value):,} characters)"  # redacted before the cut
     if isinstance(value, int) and abs(value) >= 10**TIME_TEXT_MAX:
         return f"a number of more than {TIME_TEXT_MAX} digits"
     return repr(value)
@@ -121,11 +121,7 @@ def parse_since(value: Any, *, field: str = "since", now: float | None = None) -
             "or text such as 24h, 7d or 2025-11-02"
         )
     if isinstance(value, str) and len(value) > TIME_TEXT_MAX:
-        raise InputError(
-            f"{field}={_quoted(value)} is not a time: a time is at most {TIME_TEXT_MAX} characters; give "
-            f"{_TIME_FORMS}",
-            max_length=TIME_TEXT_MAX,  # (as a name's and a model's refusals give theirs)
-        )
+        raise _too_long(field, value)
     written = value
     if isinstance(value, str) and _UNIX_SECONDS.match(value.strip()):
         # the one way a command line can give unix seconds; read stripped as matched: float() takes fewer spaces than
@@ -165,8 +161,10 @@ def in_zone(value: Any, zone: str, field: str = "since") -> Any:
     from zoneinfo import ZoneInfo
 
     value = python_time(value, field)
-    if not isinstance(value, str) or len(value) > TIME_TEXT_MAX:
+    if not isinstance(value, str):
         return value
+    if len(value) > TIME_TEXT_MAX:  # refused here, in the zone's words: parse_since's said a date was UTC's
+        raise _too_long(field, value, zone)
     text = value.strip()
     if _UNIX_SECONDS.match(text) or _RELATIVE.match(text):
         return value
@@ -184,6 +182,15 @@ def in_zone(value: Any, zone: str, field: str = "since") -> Any:
         return value
     # (a wall time a clock change skips or repeats takes the offset before the change, zoneinfo's fold 0)
     return dt.replace(tzinfo=ZoneInfo(zone)).isoformat()
+
+
+def _too_long(field: str, value: str, zone: str = "UTC") -> InputError:
+    """The refusal of a ``since`` or ``until`` text longer than any time, saying what a time looks like in ``zone``."""
+    return InputError(
+        f"{field}={_quoted(value)} is not a time: a time is at most {TIME_TEXT_MAX} characters; give "
+        f"{_time_forms(zone)}",
+        max_length=TIME_TEXT_MAX,  # (as a name's and a model's refusals give theirs)
+    )
 
 
 def _beyond_any_ledger(field: str, value: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ConfigError, redact, redacting_logger
+from ..errors import ConfigError, excerpt, redact, redacting_logger
 from .bearer import refusal_body
 from .server_settings import MCP_PATH, host_authority
 
@@ -45,7 +45,7 @@ _HINTS_LOGGED_MAX = 20
 def allow_host_hint(header: str, value: str) -> str:
     """What to tell a client whose ``Host`` or ``Origin`` the transport security refused: the value, and
     the ``--allow-host`` that admits it (when the value is one that option could take)."""
-    shown = repr(value[:200])
+    shown = repr(excerpt(value, 200))  # redacted before the cut, which left a piece of a key too short to be known
     authority = value.partition("://")[2] if header == "origin" else value
     if ":" not in authority.rpartition("]")[2]:  # the scheme's default port: :80 and :443 both admit the bare name
         authority += ":443"
@@ -55,9 +55,12 @@ def allow_host_hint(header: str, value: str) -> str:
         suggestion = "give the name clients use to reach it with --allow-host NAME[:PORT]"
     else:
         suggestion = f"if that is how clients reach it, start it with --allow-host {authority}"
+    # redacted whole, as a wrong path's answer is: the --allow-host suggested quotes the value uncut, and the answer is
+    # sent as it is (a key pasted into the Host header was sent back in it)
     if header == "origin":
-        return f"Invalid Origin header: this server does not accept requests from pages at {shown}; {suggestion}"
-    return f"Invalid Host header: this server does not answer to {shown}; {suggestion}"
+        said = f"Invalid Origin header: this server does not accept requests from pages at {shown}; {suggestion}"
+        return redact(said)
+    return redact(f"Invalid Host header: this server does not answer to {shown}; {suggestion}")
 
 
 def too_large_answer(limit: int = MAX_REQUEST_BODY) -> bytes:
@@ -110,8 +113,8 @@ def wrong_path_answer(scope: Scope, path: str) -> bytes:
     url = f"{scope.get('scheme', 'http')}://{host}{path}" if _SHOWN_HOST.fullmatch(host) else f"its {path} path"
     asked = scope.get("path", "")
     message = (
-        f"Not Found: this server serves MCP (Streamable HTTP) at the path {path!r}, not at {asked[:200]!r}; point the "
-        f"client at {url}"
+        f"Not Found: this server serves MCP (Streamable HTTP) at the path {path!r}, not at {excerpt(asked, 200)!r}; "
+        f"point the client at {url}"
     )
     return refusal_body(redact(message))  # the path as asked: a key pasted into the URL is not sent back
 

@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, EmptyResult, SetLevelRequestParams
 
 from .. import __version__
-from ..errors import redact, redacting_logger
+from ..errors import excerpt, redact, redacting_logger
 from ..redaction import register_env_secrets
 from ..text import NAME_MAX
 from .resources import register_resources
@@ -131,8 +131,8 @@ class MagsagServer(MCPServer[ServerState]):
             prompts = [prompt.name for prompt in self._prompt_manager.list_prompts()]
             offered = f"the prompts are: {', '.join(prompts)}" if prompts else "this server has no prompts"
             message = (
-                f"unknown prompt {name[:100]!r}; {offered}: its tools do the work (list_skills names the skills, "
-                "invoke_skill runs one)"
+                f"unknown prompt {excerpt(name, 100)!r}; {offered}: its tools do the work (list_skills names the "
+                "skills, invoke_skill runs one)"
             )
             raise MCPError(INVALID_PARAMS, redact(message))
         return await super().get_prompt(name, arguments, context)
