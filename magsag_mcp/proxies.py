@@ -21,7 +21,8 @@ Proxy credentials (``http://user:password@proxy:3128``) go to the proxy only, as
 ``Proxy-Authorization``; no message shows them, nor the proxy URL's userinfo. The user name counts as a
 credential too: a token is often given as the user with no password (``http://ghp_token@proxy:8080``).
 Each is known to :func:`~magsag_mcp.errors.redact` (as written, percent-decoded, and as the header's
-base64; a password shorter than 6 characters with its user before it, see :data:`SHORT_PASSWORD_BELOW`) from the
+base64; a password shorter than 6 characters with its user before it, see :data:`SHORT_PASSWORD_BELOW`, a token
+as short as the URL writes it, ``//tok@``, and a base64 that short as ``Basic dTpw``) from the
 moment the environment is read, whether or not the proxy is used or usable, so that no message or log quotes it: not
 one that echoes the proxy's answer, nor ``magsag doctor``.
 """
@@ -202,7 +203,12 @@ def _register_credentials(value: str) -> None:
     if password and min(len(password), len(unquote(password))) < SHORT_PASSWORD_BELOW:
         for written in {f"{user}:{password}", f"{unquote(user)}:{unquote(password)}"}:
             register_secret(_in_its_context(written))
-    register_secret(_basic_credentials(user, password if colon else None))
+    if not colon and min(len(user), len(unquote(user))) < SHORT_PASSWORD_BELOW:  # a short token as the user: //tok@
+        for written in {user, unquote(user)}:
+            register_secret(_in_its_context(written))
+    sent = _basic_credentials(user, password if colon else None)
+    # (the base64 of 3 bytes, u:p, is 4 characters: too short to be known alone, known as the header writes it)
+    register_secret(sent if len(sent) >= SHORT_PASSWORD_BELOW else f"Basic {sent}")
 
 
 #: a proxy password shorter than this (``http://user:pw@proxy``) is a word as often as a secret: known to redact()

@@ -113,3 +113,30 @@ def test_a_short_proxy_password_is_kept_out_of_logs_and_texts_quoting_the_variab
         assert "pw" not in E.redact(quoted).replace("proxy", ""), quoted
     for words in ("the pw field of alice", "a pw of 2 letters", "up: 3", "u:pa", "u:p is a pair"):
         assert E.redact(words) == words
+
+
+@pytest.mark.parametrize(
+    ("url", "userinfo"), [("http://u:p@proxy.corp:3128", "u:p"), ("http://:pw@proxy.corp:3128", ":pw")]
+)
+def test_the_basic_credential_of_a_tiny_user_and_password_is_kept_out_where_a_proxy_echoes_the_header(
+    url: str, userinfo: str
+):
+    # the header's base64 of 3 bytes is 4 characters ('dTpw'), under what redact() takes alone: known with its
+    # 'Basic ' before it, as the header writes it; 'dTpw' said alone is kept as any text under 6 characters is
+    ProxySettings({"HTTP_PROXY": url})
+    sent = base64.b64encode(userinfo.encode()).decode()
+    assert len(sent) < 6
+    said = E.redact(f"407: Proxy-Authorization: Basic {sent} refused")
+    assert sent not in said and said.startswith("407: Proxy-Authorization: ")
+    assert E.redact(f"the word {sent}") == f"the word {sent}"
+
+
+def test_a_short_token_given_as_the_proxy_user_is_kept_out_of_the_url_shown():
+    # http://TOKEN@host: the user is the token (no password), kept out of every message; shorter than 6 characters,
+    # none of it was known, and an error quoting the proxy URL showed it (it is known as //TOKEN@, as the URL writes it)
+    ProxySettings({"HTTPS_PROXY": "http://t0k@proxy.corp:3128"})
+    said = E.redact("ClientProxyConnectionError(url='http://t0k@proxy.corp:3128')")
+    assert "t0k" not in said and "proxy.corp:3128" in said
+    sent = base64.b64encode(b"t0k:").decode()
+    assert sent not in E.redact(f"Proxy-Authorization: Basic {sent}")
+    assert E.redact("t0k is a word") == "t0k is a word"
