@@ -13,7 +13,21 @@ from .argument_parts import MODEL_LENGTH, NOT_BOOL_NUMBER, MaxTokens, ModelName,
 from .provider_names import BASE_URL_FIELD, PROVIDER_FIELD, Provider, provider_choices, provider_value_hint
 
 
-class TargetArg(_In):
+class _ProviderRefusals:
+    """What a model holding a ``provider`` field says of a provider it refuses (see :mod:`.arguments`'s hooks)."""
+
+    @staticmethod
+    def value_hint(field: str, value: Any) -> str | None:
+        """What a provider it refuses was written for: the name meant, or compat."""
+        return provider_value_hint(field, value)
+
+    @staticmethod
+    def value_choices(field: str, value: Any) -> str | None:
+        """The providers a refusal offers: no test-only one."""
+        return provider_choices(field, value)
+
+
+class TargetArg(_ProviderRefusals, _In):
     provider: Provider = PROVIDER_FIELD
     model: str = Field(
         json_schema_extra=MODEL_LENGTH, description="e.g. gpt-4o-mini, or anthropic:claude-3-5-haiku-20241022"
@@ -24,16 +38,6 @@ class TargetArg(_In):
         description="vendor parameters for this target",
         repr=False,  # (a credential param, api_key or gateway_auth, was shown whole: see Target.__repr__)
     )
-
-    @staticmethod
-    def value_hint(field: str, value: Any) -> str | None:
-        """What a provider it refuses was written for (see :mod:`.arguments`): the name meant, or compat."""
-        return provider_value_hint(field, value)
-
-    @staticmethod
-    def value_choices(field: str, value: Any) -> str | None:
-        """The providers a refusal offers (see :mod:`.arguments`): no test-only one."""
-        return provider_choices(field, value)
 
     @classmethod
     def unknown_key_hint(cls, key: str, value: Any = None) -> str | None:
@@ -84,7 +88,7 @@ class ResponseFormatArg(_In):
 
 
 # The guide's `payload["model_config"]`: explicit choices that override the routing policy.
-class ModelConfigArg(_In):
+class ModelConfigArg(_ProviderRefusals, _In):
     bare_value_key: ClassVar[str] = "model"  # model_config="gpt-4o" (see :mod:`.arguments`)
     model: str | None = Field(
         None,
@@ -140,16 +144,6 @@ class ModelConfigArg(_In):
         from .arguments import vendor_parameter_hint
 
         return vendor_parameter_hint(key, [f.alias or name for name, f in cls.model_fields.items()])
-
-    @staticmethod
-    def value_hint(field: str, value: Any) -> str | None:
-        """What a provider it refuses was written for (as :class:`TargetArg`'s)."""
-        return provider_value_hint(field, value)
-
-    @staticmethod
-    def value_choices(field: str, value: Any) -> str | None:
-        """The providers a refusal offers (as :class:`TargetArg`'s)."""
-        return provider_choices(field, value)
 
     def as_payload(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, by_alias=True)
